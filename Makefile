@@ -1,0 +1,150 @@
+# EasyJournal: one Makefile. `make run` and `make test` are the two commands a newcomer needs.
+#
+# Layout of the build: build/ (or build-san/ with SANITIZE=...) holds objects, the generated
+# protobuf-c code is in proto/gen/, binaries in $(BUILD)/bin.
+
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+BUILD ?= build
+SANFLAGS :=
+else
+BUILD ?= build-san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+CC ?= cc
+PKGS := libmicrohttpd libnats libprotobuf-c libpq libsodium jansson libcurl
+WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -fno-common
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
+OPT ?= -O2 -g
+CPPFLAGS := -D_GNU_SOURCE -Iservices/common -isystem proto/gen -isystem $(BUILD)/gen
+CFLAGS := $(WARN) $(HARDEN) $(OPT) $(SANFLAGS) -MMD -MP \
+          $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDFLAGS := $(SANFLAGS)
+
+PROTOS := $(wildcard proto/*.proto)
+PB_C := $(patsubst proto/%.proto,proto/gen/%.pb-c.c,$(PROTOS))
+PB_H := $(PB_C:.c=.h)
+PB_O := $(patsubst proto/gen/%.c,$(BUILD)/proto/%.o,$(PB_C))
+
+COMMON_SRC := $(wildcard services/common/*.c)
+COMMON_O := $(patsubst %.c,$(BUILD)/%.o,$(COMMON_SRC))
+COMMON_LIB := $(BUILD)/libej_common.a
+
+SERVICES := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
+SERVICE_BINS := $(addprefix $(BUILD)/bin/ej-,$(SERVICES))
+GATEWAY_SRC := $(wildcard gateway/*.c)
+GATEWAY_O := $(patsubst %.c,$(BUILD)/%.o,$(GATEWAY_SRC))
+GATEWAY_BIN := $(BUILD)/bin/ej-gateway
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
+
+CSRC_FORMAT := $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^proto/gen/')
+
+.PHONY: all deps run stop test test-unit test-system test-browser test-fault bench sanitize \
+        format format-check clean proto
+.DEFAULT_GOAL := all
+.SECONDEXPANSION:
+# Generated sources are kept, not treated as intermediates.
+.SECONDARY:
+
+all: $(GATEWAY_BIN) $(SERVICE_BINS) $(UNIT_BINS) $(TOOL_BINS)
+
+# Installs the Debian packages the build, the stack and the tests need (apt-get as root;
+# otherwise prints the one command to run).
+deps:
+	@tools/install-deps.sh
+
+proto: $(PB_C)
+
+proto/gen/%.pb-c.c proto/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p proto/gen
+	protoc-c --c_out=proto/gen -Iproto $<
+
+$(BUILD)/proto/%.o: proto/gen/%.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(filter-out -Wcast-qual,$(CFLAGS)) -w -c $< -o $@
+
+$(BUILD)/%.o: %.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(COMMON_LIB): $(COMMON_O) $(PB_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Each service embeds its numbered migrations (services/<svc>/schema/NNN_*.sql) at build time.
+$(BUILD)/gen/%_schema.c: tools/embed-sql.sh $$(wildcard services/$$*/schema/*.sql)
+	@mkdir -p $(dir $@)
+	tools/embed-sql.sh $* services/$*/schema > $@
+
+$(BUILD)/bin/ej-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard services/$$*/*.c)) \
+                   $(BUILD)/gen/%_schema.o $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(GATEWAY_BIN): $(GATEWAY_O) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(COMMON_LIB) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Igateway $(CFLAGS) -o $@ $< $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bin/%: tests/tools/%.c $(COMMON_LIB) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
+
+# Builds, starts PostgreSQL, nats-server, every service and the gateway with a demo journal on
+# http://127.0.0.1:8080, and stays in the foreground with all logs. Ctrl-C stops everything.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) deploy/local/stack.sh run
+
+# Stops a stack left running by `make run`.
+stop:
+	@deploy/local/stack.sh stop
+
+# Everything CI checks, ending with one line "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run-all.sh
+
+test-unit: all
+	@BUILD=$(BUILD) tests/run-all.sh unit
+
+test-system: all
+	@BUILD=$(BUILD) tests/run-all.sh system
+
+test-browser: all
+	@BUILD=$(BUILD) tests/run-all.sh browser
+
+test-fault: all
+	@BUILD=$(BUILD) tests/run-all.sh fault
+
+# Speed and memory measurements (not part of `make test`).
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/bench/run.sh
+
+sanitize:
+	@$(MAKE) --no-print-directory test SANITIZE=address,undefined
+
+format:
+	clang-format -i $(CSRC_FORMAT)
+
+format-check:
+	@clang-format --dry-run --Werror $(CSRC_FORMAT) && echo "format-check: ok"
+
+clean:
+	rm -rf build build-san proto/gen
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

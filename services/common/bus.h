@@ -1,0 +1,75 @@
+/*
+ * bus.h: the NATS side of every binary (nats.c).
+ *
+ * Conventions, fixed here once:
+ *   - request subjects  ej.<service>.<verb>    (queue group = <service>)
+ *   - event subjects    ej.evt.<service>.<event>  (JetStream, see events.h)
+ *   - a request carries headers Ej-Request-Id, and, when the caller is signed in, Ej-User-Id and
+ *     Ej-Roles (comma-separated); its data is the packed request message.
+ *   - a reply carries header Ej-Status with the status name (ej_status_name; absent means ok);
+ *     on failure also Ej-Error (a sentence) and Ej-Field (the field at fault, when any) and no
+ *     data; on success its data is the packed response message.
+ *
+ * A struct ej_bus owns one natsConnection that reconnects forever once connected; connecting
+ * fails clearly when no server answers at start-up. natsConnection is thread-safe, so one
+ * struct ej_bus serves every thread of a process.
+ */
+#ifndef EJ_BUS_H
+#define EJ_BUS_H
+
+#include <stdbool.h>
+
+#include <nats/nats.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "mem.h"
+#include "status.h"
+
+#define EJ_HDR_REQUEST_ID "Ej-Request-Id"
+#define EJ_HDR_USER_ID "Ej-User-Id"
+#define EJ_HDR_ROLES "Ej-Roles"
+#define EJ_HDR_STATUS "Ej-Status"
+#define EJ_HDR_ERROR "Ej-Error"
+#define EJ_HDR_FIELD "Ej-Field"
+
+struct ej_bus;
+
+struct ej_bus_options {
+        const char *url;     /* "nats://127.0.0.1:4222"; comma-separated list allowed */
+        const char *name;    /* connection name shown by the server, e.g. "ej-users" */
+        int connect_wait_ms; /* how long to keep trying at start-up before failing */
+        bool send_asap;      /* natsOptions_SetSendAsap: lower lone-request latency, less
+                                throughput under load */
+};
+
+/* Connects. *out is owned by the caller (ej_bus_destroy). */
+enum ej_status ej_bus_connect(struct ej_bus **out, const struct ej_bus_options *opt,
+                              struct ej_err *err);
+
+/* Flushes, drains subscriptions within `timeout_ms`, closes, frees. Accepts NULL. */
+void ej_bus_destroy(struct ej_bus *bus, int timeout_ms);
+
+/* The connection, borrowed for the bus's lifetime. */
+natsConnection *ej_bus_conn(struct ej_bus *bus);
+
+/* True while the connection is up (not reconnecting or closed). */
+bool ej_bus_connected(struct ej_bus *bus);
+
+/* Reads a reply's status headers: EJ_OK, or the carried status with its text in `err`. A "no
+ * responders" reply becomes EJ_ERR_UNAVAILABLE. */
+enum ej_status ej_bus_reply_status(natsMsg *reply, struct ej_err *err);
+
+/* Service-to-service request: packs `req`, sends it to `subject` with `request_id` (may be
+ * NULL), waits up to `timeout_ms`, and unpacks the reply as `resp_desc` into `arena`. Blocks
+ * the calling thread: for services' worker threads, never for the gateway. */
+enum ej_status ej_bus_request(struct ej_bus *bus, const char *subject,
+                              const ProtobufCMessage *req, const char *request_id,
+                              const ProtobufCMessageDescriptor *resp_desc, struct ej_arena *arena,
+                              int timeout_ms, ProtobufCMessage **resp, struct ej_err *err);
+
+/* Sends a reply to `request` with the status headers and, on EJ_OK, `resp` packed as data
+ * (`resp` may be NULL for an empty body). */
+enum ej_status ej_bus_respond(struct ej_bus *bus, natsMsg *request, enum ej_status st,
+                              const struct ej_err *detail, const ProtobufCMessage *resp);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * health.h: the small admin HTTP endpoint of a service process (libmicrohttpd), separate from
+ * the public gateway: GET /healthz (200 while the process runs), GET /readyz (200 when the
+ * `ready` callback says so, else 503), GET /metrics (the process's registry). Bound to loopback
+ * by default; Kubernetes probes and Prometheus scrape it. Runs its own thread; thread-safe.
+ */
+#ifndef EJ_HEALTH_H
+#define EJ_HEALTH_H
+
+#include <stdbool.h>
+
+#include "metrics.h"
+#include "status.h"
+
+struct ej_health;
+
+/* Listens on `addr` ("127.0.0.1:9101"; port 0 picks a free one). `metrics` and `ud` are
+ * borrowed and must outlive the endpoint. */
+enum ej_status ej_health_start(struct ej_health **out, const char *addr,
+                               struct ej_metrics *metrics, bool (*ready)(void *ud), void *ud,
+                               struct ej_err *err);
+
+/* The port actually bound. */
+int ej_health_port(const struct ej_health *h);
+
+void ej_health_stop(struct ej_health *h); /* accepts NULL */
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * service.h: the runtime every service's main() hands itself to.
+ *
+ * A service is a table of operations (struct ej_op): verb, request and response message types,
+ * handler. ej_service_run connects to NATS and PostgreSQL, applies the service's migrations,
+ * ensures the event stream, starts the outbox relay, the admin HTTP endpoint (/healthz, /readyz,
+ * /metrics) and N worker threads, and returns when SIGTERM or SIGINT asks it to stop, after
+ * draining: workers finish the message in hand, the relay publishes what it can.
+ *
+ * Each worker thread owns one queue subscription to "ej.<service>.>" (queue group <service>) and
+ * one struct ej_db, so the hot path takes no locks; any number of replicas share the load.
+ * For each message the worker resets its arena, unpacks the request into it, calls the handler
+ * with a zeroed response, and replies (see bus.h for the wire conventions).
+ */
+#ifndef EJ_SERVICE_H
+#define EJ_SERVICE_H
+
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "bus.h"
+#include "db.h"
+#include "mem.h"
+#include "status.h"
+
+/* One request in a handler's hands. Everything lives until the handler returns. */
+struct ej_call {
+        struct ej_arena *arena; /* for anything the handler allocates */
+        struct ej_db *db;       /* the worker's own connection */
+        struct ej_bus *bus;     /* shared; for ej_bus_request to other services */
+        const char *request_id; /* never NULL */
+        const char *user_id;    /* the signed-in caller, "" when anonymous */
+        const char *roles;      /* comma-separated roles of the caller, "" when anonymous */
+        void *svc;              /* the service's own context (ej_service_def.svc) */
+};
+
+/* Fills `resp` (already initialised to its defaults, allocated in call->arena) from `req`.
+ * Returns EJ_OK or a status with `err` filled (the reply then carries no body). */
+typedef enum ej_status (*ej_op_fn)(struct ej_call *call, const ProtobufCMessage *req,
+                                   ProtobufCMessage *resp, struct ej_err *err);
+
+struct ej_op {
+        const char *verb; /* subject ej.<service>.<verb> */
+        const ProtobufCMessageDescriptor *req;
+        const ProtobufCMessageDescriptor *resp;
+        ej_op_fn fn;
+};
+
+struct ej_service_def {
+        const char *name; /* "users": schema, queue group, subject prefix, log name */
+        const struct ej_op *ops;
+        size_t n_ops;
+        const struct ej_migration *migrations;
+        size_t n_migrations;
+        void *svc; /* handed to every handler as call->svc */
+};
+
+/* True when `roles` (comma-separated) contains `role`. */
+int ej_call_has_role(const struct ej_call *call, const char *role);
+
+/* Runs the service until asked to stop. Settings come from the environment:
+ *   EJ_NATS_URL (nats://127.0.0.1:4222), EJ_DB_URL (libpq conninfo, required),
+ *   EJ_WORKERS (2), EJ_ADMIN_ADDR (127.0.0.1:0 = no admin endpoint unless a port is given),
+ *   EJ_LOG_LEVEL (info), EJ_RELAY_POLL_MS (1000), EJ_RELAY_HOLD_MS (0), EJ_NATS_SEND_ASAP (false).
+ * Returns EJ_OK after a clean stop; a start-up failure returns its status with `err` filled,
+ * for main() to print on one line and exit 1. */
+enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *err);
+
+#endif

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs the Debian packages EasyJournal builds and runs with, when any is missing.
+# As root it runs apt-get; otherwise it prints the one command to run and fails.
+set -eu
+
+PKGS="build-essential pkg-config clang-format protobuf-c-compiler libprotobuf-c-dev
+libmicrohttpd-dev libnats-dev nats-server libpq-dev postgresql libsodium-dev libjansson-dev
+libcurl4-openssl-dev libmagic-dev libcmark-dev curl wrk nodejs npm chromium procps"
+
+missing=""
+for p in $PKGS; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+                missing="$missing $p"
+        fi
+done
+
+if [ -n "$missing" ]; then
+        if [ "$(id -u)" -eq 0 ]; then
+                echo "Installing:$missing"
+                export DEBIAN_FRONTEND=noninteractive
+                apt-get update -qq
+                # shellcheck disable=SC2086
+                apt-get install -y -qq --no-install-recommends $missing >/dev/null
+        else
+                echo "Missing packages. Run:" >&2
+                echo "  sudo apt-get install -y$missing" >&2
+                exit 1
+        fi
+fi
+
+# The browser tests drive Debian's chromium through npm's playwright-core (no browser download).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+        (cd tests/browser && npm install --no-audit --no-fund --loglevel=error)
+fi
