@@ -1,0 +1,36 @@
+/*
+ * ids.h: identifiers, secrets and hashes from libsodium.
+ *
+ * ej_ids_init must run once in main() before threads start (it initialises libsodium); after
+ * that every function is thread-safe. Output buffers are the caller's.
+ */
+#ifndef EJ_IDS_H
+#define EJ_IDS_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+#define EJ_UUID_LEN 37       /* 36 characters and the NUL */
+#define EJ_SHA256_HEX_LEN 65 /* 64 hex digits and the NUL */
+
+/* Initialises the random source; EJ_ERR_INTERNAL when libsodium cannot start. */
+enum ej_status ej_ids_init(struct ej_err *err);
+
+/* A random (version 4) UUID in lower-case text. */
+void ej_uuid(char out[EJ_UUID_LEN]);
+
+/* `nbytes` random bytes as unpadded base64url text into `out` (room for 4*nbytes/3 + 2 bytes);
+ * used for session tokens, reset links, request ids. */
+void ej_random_token(char *out, size_t out_size, size_t nbytes);
+
+/* SHA-256 of `n` bytes of `p` as lower-case hex. */
+void ej_sha256_hex(const void *p, size_t n, char out[EJ_SHA256_HEX_LEN]);
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
+long long ej_now_ms(void);
+
+/* Milliseconds of CLOCK_MONOTONIC, for deadlines and durations. */
+long long ej_mono_ms(void);
+
+#endif
