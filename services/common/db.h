@@ -48,8 +48,15 @@ PGconn *ej_db_conn(struct ej_db *db);
  * parameters (a NULL element is SQL NULL). On EJ_OK *res (may be NULL when the caller wants no
  * rows) receives the result, which the caller frees with PQclear. On failure nothing is left to
  * free and `err` names the SQLSTATE's meaning. */
-enum ej_status ej_db_exec(struct ej_db *db, const char *sql, int nparams,
-                          const char *const *params, PGresult **res, struct ej_err *err);
+enum ej_status ej_db_exec(struct ej_db *db, const char *sql, int nparams, const char *const *params,
+                          PGresult **res, struct ej_err *err);
+
+/* Like ej_db_exec with binary-capable parameters: `lengths[i]` is the byte length of params[i]
+ * when `formats[i]` is 1 (binary, e.g. a bytea), ignored when 0 (text). `lengths` and `formats`
+ * may be NULL (all text). Results are in text format. */
+enum ej_status ej_db_exec_bin(struct ej_db *db, const char *sql, int nparams,
+                              const char *const *params, const int *lengths, const int *formats,
+                              PGresult **res, struct ej_err *err);
 
 /* Like ej_db_exec for one-off SQL that is not prepared (no parameters allowed), e.g. DDL. */
 enum ej_status ej_db_exec_simple(struct ej_db *db, const char *sql, struct ej_err *err);

@@ -62,15 +62,15 @@ void ej_relay_stop(struct ej_relay *r);
 
 /* Called for each event inside an open transaction on `db`; returning non-EJ_OK rolls back and
  * leaves the event to be redelivered. */
-typedef enum ej_status (*ej_event_fn)(struct ej_db *db, const EjCommon__Event *ev,
+typedef enum ej_status (*ej_event_fn)(struct ej_db *db, const Ej__Common__Event *ev,
                                       const char *subject, void *ud, struct ej_err *err);
 
 struct ej_consumer_config {
         const char *conninfo;
         const char *schema;
-        natsConnection *nc;     /* borrowed */
-        const char *durable;    /* durable consumer name, e.g. "users-welcome" */
-        const char *filter;     /* subject filter, e.g. "ej.evt.users.registered" */
+        natsConnection *nc;  /* borrowed */
+        const char *durable; /* durable consumer name, e.g. "users-welcome" */
+        const char *filter;  /* subject filter, e.g. "ej.evt.users.registered" */
         ej_event_fn fn;
         void *ud;
 };

@@ -1,0 +1,603 @@
+#include "db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ids.h"
+#include "log.h"
+#include "mem.h"
+#include "str.h"
+
+/* One prepared statement of this connection: the SQL text's address and the server-side name. */
+struct db_stmt {
+        const char *sql;
+        char name[16];
+};
+
+struct ej_db {
+        PGconn *conn;
+        char *conninfo;
+        char *schema;
+        struct db_stmt *stmts; /* prepared on this session; emptied when the session is reset */
+        size_t nstmts;
+        size_t capstmts;
+        unsigned next_stmt;       /* names are never reused within a process's connection */
+        bool in_tx;               /* between ej_db_begin and ej_db_commit/ej_db_rollback */
+        enum ej_status tx_status; /* first failure inside the open transaction, EJ_OK if none */
+};
+
+/* The built-in first migration: the tables every service schema shares (see events.h). */
+static const char common_migration_sql[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (\n"
+    "    name text PRIMARY KEY,\n"
+    "    applied_at timestamptz NOT NULL DEFAULT now()\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS outbox (\n"
+    "    seq bigserial PRIMARY KEY,\n"
+    "    id uuid NOT NULL UNIQUE,\n"
+    "    subject text NOT NULL,\n"
+    "    type text NOT NULL,\n"
+    "    actor text NOT NULL DEFAULT '',\n"
+    "    payload bytea NOT NULL,\n"
+    "    created_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    published_at timestamptz\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;\n"
+    "CREATE TABLE IF NOT EXISTS processed_events (\n"
+    "    consumer text NOT NULL,\n"
+    "    event_id uuid NOT NULL,\n"
+    "    processed_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    PRIMARY KEY (consumer, event_id)\n"
+    ");\n";
+
+static const struct ej_migration common_migration = {"000_common.sql", common_migration_sql};
+
+/* Copies libpq's (possibly multi-line) message into err->msg as one line. */
+static enum ej_status db_err_msg(struct ej_err *err, enum ej_status st, const char *field,
+                                 const char *context, const char *msg)
+{
+        char line[sizeof(((struct ej_err *)0)->msg)];
+        size_t n = 0;
+        bool space = false;
+
+        for (const char *p = msg ? msg : ""; *p != '\0' && n + 1 < sizeof(line); p++) {
+                if (*p == '\n' || *p == '\r' || *p == '\t') {
+                        space = n > 0;
+                        continue;
+                }
+                if (space && n + 2 < sizeof(line))
+                        line[n++] = ' ';
+                space = false;
+                line[n++] = *p;
+        }
+        line[n] = '\0';
+        if (context != NULL)
+                return ej_err_set(err, st, field, "%s: %s", context, line);
+        return ej_err_set(err, st, field, "%s", line);
+}
+
+static void db_sleep_ms(long ms)
+{
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+}
+
+/* Server notices ("relation already exists, skipping") go to the log as one debug line, not to
+ * stderr as libpq's default does. */
+static void db_notice(void *arg, const char *message)
+{
+        char line[256];
+        size_t n = 0;
+
+        (void)arg;
+        for (; message[n] != '\0' && n + 1 < sizeof(line); n++)
+                line[n] = message[n] == '\n' ? ' ' : message[n];
+        while (n > 0 && line[n - 1] == ' ')
+                n--;
+        line[n] = '\0';
+        ej_debug(NULL, "database: %s", line);
+}
+
+/* Sets the session up after a (re)connection: search_path to the schema. */
+static enum ej_status db_session_init(struct ej_db *db, struct ej_err *err)
+{
+        enum ej_status st = EJ_OK;
+        PGresult *res = NULL;
+        char *quoted = NULL;
+        const char *params[1];
+
+        quoted = PQescapeIdentifier(db->conn, db->schema, strlen(db->schema));
+        if (quoted == NULL) {
+                st = db_err_msg(err, EJ_ERR_INVALID, NULL, "schema name", PQerrorMessage(db->conn));
+                goto out;
+        }
+        params[0] = quoted;
+        res = PQexecParams(db->conn, "SELECT pg_catalog.set_config('search_path', $1, false)", 1,
+                           NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+                st = ej_db_status_from_result(res, err);
+                if (PQstatus(db->conn) != CONNECTION_OK)
+                        st = EJ_ERR_UNAVAILABLE;
+                if (err != NULL)
+                        err->status = st;
+                ej_err_prefix(err, "setting search_path");
+        }
+out:
+        PQclear(res);
+        PQfreemem(quoted);
+        return st;
+}
+
+/* Forgets the statements prepared on a session that no longer exists. */
+static void db_forget_session(struct ej_db *db)
+{
+        db->nstmts = 0;
+}
+
+/* Resets a broken connection once. */
+static enum ej_status db_reset(struct ej_db *db, struct ej_err *err)
+{
+        db_forget_session(db);
+        PQreset(db->conn);
+        if (PQstatus(db->conn) != CONNECTION_OK)
+                return db_err_msg(err, EJ_ERR_UNAVAILABLE, NULL, "database",
+                                  PQerrorMessage(db->conn));
+        ej_info(NULL, "database connection re-established");
+        return db_session_init(db, err);
+}
+
+/*
+ * Makes sure the connection is usable before a statement is sent. Outside a transaction a dead
+ * connection (one the server closed while we were idle) is reset once; inside one the
+ * transaction died with it, so the caller hears EJ_ERR_UNAVAILABLE and must roll back.
+ */
+static enum ej_status db_ready(struct ej_db *db, struct ej_err *err)
+{
+        if (db->in_tx) {
+                if (db->tx_status != EJ_OK)
+                        return ej_err_set(err, db->tx_status, NULL,
+                                          "database: transaction aborted by an earlier error");
+                if (PQstatus(db->conn) != CONNECTION_OK ||
+                    PQtransactionStatus(db->conn) != PQTRANS_INTRANS) {
+                        db->tx_status = EJ_ERR_UNAVAILABLE;
+                        return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL,
+                                          "database: connection lost inside a transaction");
+                }
+                return EJ_OK;
+        }
+        /* Reading what an idle session has received notices a server that closed it (restart,
+         * pg_terminate_backend) before we send anything, so nothing is lost by resetting. Two
+         * reads: the first may take the server's farewell message, the second sees the EOF. */
+        for (int i = 0; i < 2 && PQstatus(db->conn) == CONNECTION_OK; i++)
+                if (PQconsumeInput(db->conn) == 0)
+                        break;
+        if (PQstatus(db->conn) != CONNECTION_OK)
+                return db_reset(db, err);
+        return EJ_OK;
+}
+
+/* Turns a finished statement's result into a status, filling err; consumes nothing. */
+static enum ej_status db_check(struct ej_db *db, PGresult *r, struct ej_err *err)
+{
+        enum ej_status st;
+        ExecStatusType rs = PQresultStatus(r);
+
+        if (r != NULL && (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK))
+                return EJ_OK;
+        if (r == NULL)
+                st =
+                    db_err_msg(err, EJ_ERR_UNAVAILABLE, NULL, "database", PQerrorMessage(db->conn));
+        else
+                st = ej_db_status_from_result(r, err);
+        if (PQstatus(db->conn) != CONNECTION_OK && st != EJ_ERR_UNAVAILABLE) {
+                st = EJ_ERR_UNAVAILABLE;
+                if (err != NULL)
+                        err->status = st;
+        }
+        if (db->in_tx && db->tx_status == EJ_OK)
+                db->tx_status = st;
+        return st;
+}
+
+enum ej_status ej_db_connect(struct ej_db **out, const char *conninfo, const char *schema,
+                             int retry_ms, struct ej_err *err)
+{
+        enum ej_status st = EJ_OK;
+        struct ej_db *db = NULL;
+        long long deadline = ej_mono_ms() + (retry_ms > 0 ? retry_ms : 0);
+        long backoff = 50;
+        const char *keys[] = {"dbname", "fallback_application_name", NULL};
+        const char *vals[] = {conninfo, program_invocation_short_name, NULL};
+
+        *out = NULL;
+        if (conninfo == NULL || schema == NULL || schema[0] == '\0')
+                return ej_err_set(err, EJ_ERR_INVALID, NULL,
+                                  "database: connection string and schema are required");
+        db = xcalloc(1, sizeof(*db));
+        db->conninfo = xstrdup(conninfo);
+        db->schema = xstrdup(schema);
+        for (;;) {
+                PGPing ping;
+                long long left;
+
+                db->conn = PQconnectdbParams(keys, vals, 1);
+                if (db->conn == NULL) {
+                        st = ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "database: out of memory");
+                        goto out_free;
+                }
+                if (PQstatus(db->conn) == CONNECTION_OK)
+                        break;
+                /* Retry only while the server is absent or refusing (starting up, shutting
+                 * down); a wrong password or database name will not fix itself. */
+                ping = PQpingParams(keys, vals, 1);
+                left = deadline - ej_mono_ms();
+                if ((ping != PQPING_NO_RESPONSE && ping != PQPING_REJECT) || left <= 0) {
+                        st = db_err_msg(err, EJ_ERR_UNAVAILABLE, NULL, "database",
+                                        PQerrorMessage(db->conn));
+                        goto out_free;
+                }
+                PQfinish(db->conn);
+                db->conn = NULL;
+                db_sleep_ms(backoff < left ? backoff : (long)left);
+                if (backoff < 1000)
+                        backoff *= 2;
+        }
+        /* Kept by the PGconn across PQreset. */
+        PQsetNoticeProcessor(db->conn, db_notice, NULL);
+        st = db_session_init(db, err);
+        if (st != EJ_OK)
+                goto out_free;
+        *out = db;
+        return EJ_OK;
+
+out_free:
+        ej_db_destroy(db);
+        return st;
+}
+
+void ej_db_destroy(struct ej_db *db)
+{
+        if (db == NULL)
+                return;
+        PQfinish(db->conn);
+        free(db->stmts);
+        free(db->conninfo);
+        free(db->schema);
+        free(db);
+}
+
+PGconn *ej_db_conn(struct ej_db *db)
+{
+        return db->conn;
+}
+
+/* Returns the cached statement for `sql`, preparing it on this session the first time. */
+static enum ej_status db_prepare(struct ej_db *db, const char *sql, int nparams,
+                                 const struct db_stmt **out, struct ej_err *err)
+{
+        enum ej_status st;
+        struct db_stmt *s;
+        PGresult *r;
+
+        for (size_t i = 0; i < db->nstmts; i++) {
+                if (db->stmts[i].sql == sql) {
+                        *out = &db->stmts[i];
+                        return EJ_OK;
+                }
+        }
+        if (db->nstmts == db->capstmts) {
+                db->capstmts = db->capstmts ? db->capstmts * 2 : 16;
+                db->stmts = xrealloc(db->stmts, db->capstmts * sizeof(*db->stmts));
+        }
+        s = &db->stmts[db->nstmts];
+        s->sql = sql;
+        (void)snprintf(s->name, sizeof(s->name), "ej_s%u", db->next_stmt++);
+        r = PQprepare(db->conn, s->name, sql, nparams, NULL);
+        st = db_check(db, r, err);
+        PQclear(r);
+        if (st != EJ_OK) {
+                ej_err_prefix(err, "preparing statement");
+                return st;
+        }
+        db->nstmts++;
+        *out = s;
+        return EJ_OK;
+}
+
+enum ej_status ej_db_exec_bin(struct ej_db *db, const char *sql, int nparams,
+                              const char *const *params, const int *lengths, const int *formats,
+                              PGresult **res, struct ej_err *err)
+{
+        enum ej_status st;
+        const struct db_stmt *s = NULL;
+        PGresult *r = NULL;
+
+        if (res != NULL)
+                *res = NULL;
+        st = db_ready(db, err);
+        if (st != EJ_OK)
+                return st;
+        st = db_prepare(db, sql, nparams, &s, err);
+        if (st != EJ_OK)
+                return st;
+        r = PQexecPrepared(db->conn, s->name, nparams, params, lengths, formats, 0);
+        st = db_check(db, r, err);
+        if (st != EJ_OK || res == NULL)
+                PQclear(r);
+        else
+                *res = r;
+        return st;
+}
+
+enum ej_status ej_db_exec(struct ej_db *db, const char *sql, int nparams, const char *const *params,
+                          PGresult **res, struct ej_err *err)
+{
+        return ej_db_exec_bin(db, sql, nparams, params, NULL, NULL, res, err);
+}
+
+enum ej_status ej_db_exec_simple(struct ej_db *db, const char *sql, struct ej_err *err)
+{
+        enum ej_status st;
+        PGresult *r;
+
+        st = db_ready(db, err);
+        if (st != EJ_OK)
+                return st;
+        r = PQexec(db->conn, sql);
+        st = db_check(db, r, err);
+        PQclear(r);
+        return st;
+}
+
+enum ej_status ej_db_begin(struct ej_db *db, struct ej_err *err)
+{
+        enum ej_status st;
+        PGresult *r;
+
+        if (db->in_tx)
+                return ej_err_set(err, EJ_ERR_INTERNAL, NULL,
+                                  "database: a transaction is already open");
+        st = db_ready(db, err);
+        if (st != EJ_OK)
+                return st;
+        r = PQexec(db->conn, "BEGIN");
+        st = db_check(db, r, err);
+        PQclear(r);
+        if (st == EJ_OK) {
+                db->in_tx = true;
+                db->tx_status = EJ_OK;
+        }
+        return st;
+}
+
+enum ej_status ej_db_commit(struct ej_db *db, struct ej_err *err)
+{
+        enum ej_status st;
+        PGresult *r;
+
+        if (!db->in_tx)
+                return ej_err_set(err, EJ_ERR_INTERNAL, NULL, "database: no transaction is open");
+        st = db_ready(db, err);
+        if (st != EJ_OK) {
+                ej_db_rollback(db);
+                return st;
+        }
+        r = PQexec(db->conn, "COMMIT");
+        st = db_check(db, r, err);
+        /* A transaction the server had already aborted answers COMMIT with ROLLBACK. */
+        if (st == EJ_OK && strcmp(PQcmdStatus(r), "COMMIT") != 0)
+                st = ej_err_set(err, EJ_ERR_INTERNAL, NULL, "database: transaction rolled back");
+        PQclear(r);
+        db->in_tx = false;
+        db->tx_status = EJ_OK;
+        return st;
+}
+
+void ej_db_rollback(struct ej_db *db)
+{
+        if (db == NULL)
+                return;
+        if (PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
+                PGresult *r = PQexec(db->conn, "ROLLBACK");
+
+                PQclear(r);
+        }
+        db->in_tx = false;
+        db->tx_status = EJ_OK;
+}
+
+enum ej_status ej_db_status_from_result(const PGresult *res, struct ej_err *err)
+{
+        const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        const char *constraint = NULL;
+        enum ej_status st = EJ_ERR_INTERNAL;
+
+        if (code == NULL) {
+                /* Errors libpq made up itself: the connection broke or never answered. */
+                st = EJ_ERR_UNAVAILABLE;
+        } else if (strcmp(code, "23505") == 0) {
+                st = EJ_ERR_CONFLICT;
+                constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+        } else if (strcmp(code, "23503") == 0) {
+                st = EJ_ERR_CONFLICT;
+                constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+        } else if (strcmp(code, "23502") == 0 || strcmp(code, "23514") == 0 ||
+                   strncmp(code, "22", 2) == 0) {
+                st = EJ_ERR_INVALID;
+        } else if (strcmp(code, "40001") == 0 || strcmp(code, "40P01") == 0) {
+                st = EJ_ERR_UNAVAILABLE; /* serialization failure, deadlock: retry later */
+        } else if (strncmp(code, "08", 2) == 0 || strncmp(code, "57P0", 4) == 0) {
+                st = EJ_ERR_UNAVAILABLE;
+        } else if (strcmp(code, "57014") == 0) {
+                st = EJ_ERR_TIMEOUT;
+        }
+        if (primary == NULL)
+                primary = PQresultErrorMessage(res);
+        if (primary == NULL || primary[0] == '\0')
+                primary = "unknown database error";
+        if (code != NULL) {
+                char ctx[32];
+
+                (void)snprintf(ctx, sizeof(ctx), "database %s", code);
+                return db_err_msg(err, st, constraint, ctx, primary);
+        }
+        return db_err_msg(err, st, constraint, "database", primary);
+}
+
+/* Runs one statement with text parameters outside the cache (migration bookkeeping). */
+static enum ej_status db_exec_once(struct ej_db *db, const char *sql, int nparams,
+                                   const char *const *params, PGresult **res, struct ej_err *err)
+{
+        enum ej_status st;
+        PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+        st = db_check(db, r, err);
+        if (st != EJ_OK || res == NULL)
+                PQclear(r);
+        else
+                *res = r;
+        return st;
+}
+
+static bool db_applied(const PGresult *applied, const char *name)
+{
+        for (int i = 0; i < PQntuples(applied); i++)
+                if (strcmp(PQgetvalue(applied, i, 0), name) == 0)
+                        return true;
+        return false;
+}
+
+/* Applies one migration and records it, in one transaction. */
+static enum ej_status db_apply(struct ej_db *db, const struct ej_migration *m, struct ej_err *err)
+{
+        static const char record_sql[] = "INSERT INTO schema_migrations (name) VALUES ($1)";
+        enum ej_status st;
+        const char *params[1] = {m->name};
+
+        st = ej_db_begin(db, err);
+        if (st != EJ_OK)
+                goto out;
+        st = ej_db_exec_simple(db, m->sql, err);
+        if (st != EJ_OK)
+                goto out_rollback;
+        st = db_exec_once(db, record_sql, 1, params, NULL, err);
+        if (st != EJ_OK)
+                goto out_rollback;
+        st = ej_db_commit(db, err);
+        if (st == EJ_OK)
+                ej_info(NULL, "applied migration %s to schema %s", m->name, db->schema);
+        goto out;
+
+out_rollback:
+        ej_db_rollback(db);
+out:
+        if (st != EJ_OK) {
+                char ctx[160];
+
+                (void)snprintf(ctx, sizeof(ctx), "migration %s", m->name);
+                ej_err_prefix(err, ctx);
+        }
+        return st;
+}
+
+enum ej_status ej_db_migrate(struct ej_db *db, const struct ej_migration *migrations, size_t n,
+                             struct ej_err *err)
+{
+        static const char lock_sql[] = "SELECT pg_advisory_lock(hashtext($1))";
+        static const char unlock_sql[] = "SELECT pg_advisory_unlock(hashtext($1))";
+        static const char applied_sql[] = "SELECT name FROM schema_migrations";
+        static const char bootstrap_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations (\n"
+                                            "    name text PRIMARY KEY,\n"
+                                            "    applied_at timestamptz NOT NULL DEFAULT now()\n"
+                                            ")";
+        enum ej_status st;
+        char key[160];
+        const char *params[1] = {key};
+        char *quoted = NULL;
+        struct ej_buf ddl = EJ_BUF_INIT;
+        PGresult *applied = NULL;
+        int len;
+
+        if (db->in_tx)
+                return ej_err_set(err, EJ_ERR_INTERNAL, NULL,
+                                  "migrate: called inside an open transaction");
+        len = snprintf(key, sizeof(key), "ej.migrate.%s", db->schema);
+        if (len < 0 || (size_t)len >= sizeof(key))
+                return ej_err_set(err, EJ_ERR_INVALID, NULL, "migrate: schema name too long");
+        st = db_ready(db, err);
+        if (st != EJ_OK)
+                goto out;
+        /* A session lock: replicas starting together wait here while one of them migrates. */
+        st = db_exec_once(db, lock_sql, 1, params, NULL, err);
+        if (st != EJ_OK)
+                goto out;
+
+        quoted = PQescapeIdentifier(db->conn, db->schema, strlen(db->schema));
+        if (quoted == NULL) {
+                st = db_err_msg(err, EJ_ERR_INVALID, NULL, "schema name", PQerrorMessage(db->conn));
+                goto out_unlock;
+        }
+        ej_buf_appendf(&ddl, "CREATE SCHEMA IF NOT EXISTS %s", quoted);
+        st = ej_db_exec_simple(db, ddl.p, err);
+        if (st != EJ_OK)
+                goto out_unlock;
+        st = ej_db_exec_simple(db, bootstrap_sql, err);
+        if (st != EJ_OK)
+                goto out_unlock;
+        st = db_exec_once(db, applied_sql, 0, NULL, &applied, err);
+        if (st != EJ_OK)
+                goto out_unlock;
+
+        if (!db_applied(applied, common_migration.name)) {
+                st = db_apply(db, &common_migration, err);
+                if (st != EJ_OK)
+                        goto out_unlock;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (db_applied(applied, migrations[i].name))
+                        continue;
+                st = db_apply(db, &migrations[i], err);
+                if (st != EJ_OK)
+                        goto out_unlock;
+        }
+
+out_unlock:
+        /* When the connection is gone the server has released the lock already. */
+        if (PQstatus(db->conn) == CONNECTION_OK) {
+                PGresult *r = PQexecParams(db->conn, unlock_sql, 1, NULL, params, NULL, NULL, 0);
+
+                PQclear(r);
+        }
+out:
+        if (st != EJ_OK)
+                ej_err_prefix(err, "migrate");
+        PQclear(applied);
+        PQfreemem(quoted);
+        ej_buf_free(&ddl);
+        return st;
+}
+
+const char *ej_db_val(const PGresult *res, int row, int col)
+{
+        if (PQgetisnull(res, row, col))
+                return "";
+        return PQgetvalue(res, row, col);
+}
+
+bool ej_db_isnull(const PGresult *res, int row, int col)
+{
+        return PQgetisnull(res, row, col) != 0;
+}
+
+int64_t ej_db_int64(const PGresult *res, int row, int col)
+{
+        if (PQgetisnull(res, row, col))
+                return 0;
+        return (int64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
