@@ -1,0 +1,480 @@
+#!/usr/bin/env bash
+# The local EasyJournal stack: a private PostgreSQL cluster, nats-server with JetStream, every
+# service and the gateway, all on loopback, all state under $EJ_VAR.
+#
+#   deploy/local/stack.sh infra      PostgreSQL + nats-server only; prints their env lines
+#   deploy/local/stack.sh start      infra + every service + the gateway, in the background
+#   deploy/local/stack.sh run        start, then all logs in the foreground; Ctrl-C stops all
+#   deploy/local/stack.sh stop       stops what start/infra left running (by recorded pids)
+#   deploy/local/stack.sh status     what runs, on which ports
+#   deploy/local/stack.sh start-one NAME   (re)starts one stopped process: gateway, nats or a
+#                                    service name; used by the fault tests
+#
+# Settings (environment):
+#   EJ_VAR            state directory (./var)
+#   EJ_HTTP_PORT      gateway port (8080)
+#   EJ_PG_PORT        PostgreSQL port (55432)
+#   EJ_NATS_PORT      NATS client port (4222)
+#   EJ_NATS_MON_PORT  NATS monitoring port (8222)
+#   EJ_ADMIN_PORT     first admin port of the services; service i gets EJ_ADMIN_PORT+i (9101)
+#   EJ_SITE_NAME      the journal's name ("EasyJournal Demo Journal")
+#   EJ_LOG_LEVEL      debug, info, warn, error (info)
+#   EJ_START_TIMEOUT  seconds to wait for each process to become ready (30)
+#   BUILD             build directory holding bin/ (build)
+# Any port given as 0 is replaced by a free port. The ports chosen are written to
+# $EJ_VAR/stack.env, which later commands (stop, status, start-one) read back, so a stack keeps
+# its ports for its whole life. Every other EJ_* variable in the environment reaches every
+# process unchanged (e.g. EJ_WORKERS, EJ_RELAY_HOLD_MS).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+EJ_VAR=${EJ_VAR:-$ROOT/var}
+mkdir -p "$EJ_VAR"
+EJ_VAR=$(cd "$EJ_VAR" && pwd)
+STACK_ENV=$EJ_VAR/stack.env
+PIDS=$EJ_VAR/pids
+LOGS=$EJ_VAR/log
+RUN=$EJ_VAR/run
+
+# A stack already set up keeps its ports: the recorded values win over the defaults but not
+# over what the caller sets explicitly for a fresh stack.
+if [[ -f $STACK_ENV ]]; then
+        while IFS='=' read -r k v; do
+                case $k in
+                EJ_HTTP_PORT | EJ_PG_PORT | EJ_NATS_PORT | EJ_NATS_MON_PORT | EJ_ADMIN_PORT)
+                        [[ -n ${!k:-} ]] || printf -v "$k" '%s' "$v"
+                        ;;
+                esac
+        done <"$STACK_ENV"
+fi
+EJ_HTTP_PORT=${EJ_HTTP_PORT:-8080}
+EJ_PG_PORT=${EJ_PG_PORT:-55432}
+EJ_NATS_PORT=${EJ_NATS_PORT:-4222}
+EJ_NATS_MON_PORT=${EJ_NATS_MON_PORT:-8222}
+EJ_ADMIN_PORT=${EJ_ADMIN_PORT:-9101}
+EJ_SITE_NAME=${EJ_SITE_NAME:-EasyJournal Demo Journal}
+EJ_LOG_LEVEL=${EJ_LOG_LEVEL:-info}
+EJ_START_TIMEOUT=${EJ_START_TIMEOUT:-30}
+BUILD=${BUILD:-build}
+BIN=$ROOT/$BUILD/bin
+
+die() {
+        echo "stack: $*" >&2
+        exit 1
+}
+
+say() {
+        echo "stack: $*" >&2
+}
+
+# --- ports ----------------------------------------------------------------------------------
+
+# True when some socket listens on TCP port $1 (any address, IPv4 or IPv6).
+port_in_use() {
+        local hex
+        hex=$(printf '%04X' "$1")
+        awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
+                END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+TAKEN=" "
+# Prints a free port in 20000..59999 not handed out before by this script.
+free_port() {
+        local p i
+        for ((i = 0; i < 500; i++)); do
+                p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+                if [[ $TAKEN != *" $p "* ]] && ! port_in_use "$p"; then
+                        TAKEN="$TAKEN$p "
+                        echo "$p"
+                        return 0
+                fi
+        done
+        die "no free TCP port found"
+}
+
+# Replaces ports given as 0 with free ones (the admin range needs one port per service).
+pick_ports() {
+        [[ $EJ_HTTP_PORT == 0 ]] && EJ_HTTP_PORT=$(free_port)
+        [[ $EJ_PG_PORT == 0 ]] && EJ_PG_PORT=$(free_port)
+        [[ $EJ_NATS_PORT == 0 ]] && EJ_NATS_PORT=$(free_port)
+        [[ $EJ_NATS_MON_PORT == 0 ]] && EJ_NATS_MON_PORT=$(free_port)
+        if [[ $EJ_ADMIN_PORT == 0 ]]; then
+                local p ok i j n=${#SERVICES[@]}
+                for ((i = 0; i < 100; i++)); do
+                        p=$(free_port)
+                        ok=1
+                        for ((j = 1; j < n + 1; j++)); do
+                                if port_in_use $((p + j)) || [[ $TAKEN == *" $((p + j)) "* ]]; then
+                                        ok=0
+                                fi
+                        done
+                        if ((ok)); then
+                                EJ_ADMIN_PORT=$p
+                                break
+                        fi
+                done
+                [[ $EJ_ADMIN_PORT != 0 ]] || die "no free admin port range found"
+        fi
+        return 0
+}
+
+save_env() {
+        cat >"$STACK_ENV" <<EOF
+EJ_HTTP_PORT=$EJ_HTTP_PORT
+EJ_PG_PORT=$EJ_PG_PORT
+EJ_NATS_PORT=$EJ_NATS_PORT
+EJ_NATS_MON_PORT=$EJ_NATS_MON_PORT
+EJ_ADMIN_PORT=$EJ_ADMIN_PORT
+EOF
+}
+
+# The connection settings every process gets. The password lives in $EJ_VAR/pg.pass (0600).
+conn_env() {
+        local pass=""
+        [[ -f $EJ_VAR/pg.pass ]] && pass=$(cat "$EJ_VAR/pg.pass")
+        EJ_DB_URL="host=127.0.0.1 port=$EJ_PG_PORT dbname=easyjournal user=postgres password=$pass"
+        EJ_NATS_URL="nats://127.0.0.1:$EJ_NATS_PORT"
+}
+
+# --- processes ------------------------------------------------------------------------------
+
+# Services, in start order: every services/<svc>/main.c.
+SERVICES=()
+for m in services/*/main.c; do
+        [[ -e $m ]] || continue
+        s=${m#services/}
+        s=${s%/main.c}
+        [[ $s == common ]] && continue
+        SERVICES+=("$s")
+done
+
+# Prints the pid recorded for $1 when that process still runs (and still is the program we
+# started: a recycled pid must never be signalled).
+live_pid() {
+        local f=$PIDS/$1.pid pid exe
+        [[ -f $f ]] || return 1
+        pid=$(cat "$f")
+        [[ $pid =~ ^[0-9]+$ ]] || return 1
+        [[ -r /proc/$pid/cmdline ]] || return 1
+        exe=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+        case $1 in
+        nats) [[ $exe == *nats-server* ]] || return 1 ;;
+        postgres) [[ $exe == *postgres* ]] || return 1 ;;
+        gateway) [[ $exe == *ej-gateway* ]] || return 1 ;;
+        *) [[ $exe == *ej-$1* ]] || return 1 ;;
+        esac
+        echo "$pid"
+}
+
+# Sends TERM to $1, waits up to $2 seconds, then KILL.
+stop_proc() {
+        local name=$1 grace=${2:-10} pid i
+        if pid=$(live_pid "$name"); then
+                kill -TERM "$pid" 2>/dev/null || true
+                for ((i = 0; i < grace * 10; i++)); do
+                        kill -0 "$pid" 2>/dev/null || break
+                        sleep 0.1
+                done
+                if kill -0 "$pid" 2>/dev/null; then
+                        say "$name (pid $pid) ignored TERM for ${grace}s; killing"
+                        kill -KILL "$pid" 2>/dev/null || true
+                fi
+        fi
+        rm -f "$PIDS/$name.pid"
+}
+
+# Prints the last lines of a log, for a start-up failure.
+show_log() {
+        if [[ -f $1 ]]; then
+                echo "---- last lines of $1 ----" >&2
+                tail -n 25 "$1" >&2
+                echo "----" >&2
+        fi
+}
+
+# Waits until "$@" succeeds, while process $name lives; fails with its log otherwise.
+wait_ready() {
+        local name=$1 log=$2
+        shift 2
+        local deadline=$((SECONDS + EJ_START_TIMEOUT))
+        while ((SECONDS < deadline)); do
+                if "$@" >/dev/null 2>&1; then
+                        return 0
+                fi
+                if [[ $name != postgres ]] && ! live_pid "$name" >/dev/null; then
+                        show_log "$log"
+                        die "$name exited during start-up"
+                fi
+                sleep 0.1
+        done
+        show_log "$log"
+        die "$name not ready after ${EJ_START_TIMEOUT}s"
+}
+
+http_ok() {
+        curl -fsS -o /dev/null --max-time 2 "$1"
+}
+
+# Runs a command as the owner of the PostgreSQL cluster: initdb refuses to run as root, so as
+# root the cluster belongs to the `postgres` user Debian's package creates.
+as_pg() {
+        if [[ $(id -u) == 0 ]]; then
+                runuser -u postgres -- "$@"
+        else
+                "$@"
+        fi
+}
+
+pg_bindir() {
+        local d v best=""
+        for d in /usr/lib/postgresql/*/bin; do
+                [[ -x $d/initdb ]] || continue
+                v=$(basename "$(dirname "$d")")
+                if [[ -z $best ]] || ((v > $(basename "$(dirname "$best")"))); then
+                        best=$d
+                fi
+        done
+        if [[ -z $best ]]; then
+                best=$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")
+                [[ -x $best/initdb ]] || die "PostgreSQL server binaries not found (apt-get install postgresql)"
+        fi
+        echo "$best"
+}
+
+start_postgres() {
+        local pgbin pgdata=$EJ_VAR/pg log=$LOGS/postgres.log
+        pgbin=$(pg_bindir)
+        if live_pid postgres >/dev/null; then
+                return 0
+        fi
+        mkdir -p "$RUN"
+        if [[ $(id -u) == 0 ]]; then
+                id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' user (apt-get install postgresql)"
+                # The cluster's owner must reach its files: every directory above them must be
+                # searchable (mktemp makes 0700 directories).
+                chmod o+x "$EJ_VAR"
+                chown postgres "$RUN"
+                touch "$log"
+                chown postgres "$log"
+        fi
+        chmod 0700 "$RUN"
+        if [[ ! -f $pgdata/PG_VERSION ]]; then
+                local pwfile
+                rm -rf "$pgdata"
+                mkdir -p "$pgdata"
+                [[ $(id -u) == 0 ]] && chown postgres "$pgdata"
+                umask 077
+                head -c 18 /dev/urandom | base64 | tr '+/' 'xy' >"$EJ_VAR/pg.pass"
+                umask 022
+                pwfile=$RUN/initdb.pw
+                cp "$EJ_VAR/pg.pass" "$pwfile"
+                [[ $(id -u) == 0 ]] && chown postgres "$pwfile"
+                say "creating a PostgreSQL cluster in $pgdata"
+                # Local socket: trust (the socket directory is 0700, only the owner reaches it);
+                # TCP on loopback: password.
+                if ! as_pg "$pgbin/initdb" -D "$pgdata" -U postgres -E UTF8 --locale=C.UTF-8 \
+                        --auth-local=trust --auth-host=scram-sha-256 --pwfile="$pwfile" \
+                        >"$LOGS/initdb.log" 2>&1; then
+                        rm -f "$pwfile"
+                        show_log "$LOGS/initdb.log"
+                        die "initdb failed"
+                fi
+                rm -f "$pwfile"
+                cat >>"$pgdata/postgresql.conf" <<EOF
+# EasyJournal local stack
+listen_addresses = '127.0.0.1'
+unix_socket_permissions = 0700
+fsync = on
+max_connections = 200
+shared_buffers = 64MB
+log_min_messages = warning
+log_line_prefix = '%m [%p] '
+EOF
+        fi
+        if ! as_pg "$pgbin/pg_ctl" -D "$pgdata" -l "$log" -w -t "$EJ_START_TIMEOUT" \
+                -o "-p $EJ_PG_PORT -k $RUN -c listen_addresses=127.0.0.1" start >/dev/null; then
+                show_log "$log"
+                die "PostgreSQL did not start on 127.0.0.1:$EJ_PG_PORT"
+        fi
+        head -n 1 "$pgdata/postmaster.pid" >"$PIDS/postgres.pid"
+        wait_ready postgres "$log" "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$EJ_PG_PORT"
+        if ! as_pg "$pgbin/psql" -h "$RUN" -p "$EJ_PG_PORT" -U postgres -d postgres -tAq \
+                -c "SELECT 1 FROM pg_database WHERE datname = 'easyjournal'" | grep -q 1; then
+                as_pg "$pgbin/createdb" -h "$RUN" -p "$EJ_PG_PORT" -U postgres easyjournal ||
+                        die "could not create the database easyjournal"
+        fi
+}
+
+stop_postgres() {
+        local pgbin
+        if live_pid postgres >/dev/null; then
+                pgbin=$(pg_bindir)
+                as_pg "$pgbin/pg_ctl" -D "$EJ_VAR/pg" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+                        stop_proc postgres 10
+        fi
+        rm -f "$PIDS/postgres.pid"
+}
+
+start_nats() {
+        local log=$LOGS/nats.log pid
+        if live_pid nats >/dev/null; then
+                return 0
+        fi
+        command -v nats-server >/dev/null || die "nats-server not found (apt-get install nats-server)"
+        mkdir -p "$EJ_VAR/nats"
+        # A new session, so that Ctrl-C in `run` reaches only this script, which then stops
+        # everything in order.
+        setsid nats-server -js -sd "$EJ_VAR/nats" -a 127.0.0.1 -p "$EJ_NATS_PORT" \
+                -m "$EJ_NATS_MON_PORT" -n "ej-local" >>"$log" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" >"$PIDS/nats.pid"
+        # /healthz answers 200 once JetStream is up too.
+        wait_ready nats "$log" http_ok "http://127.0.0.1:$EJ_NATS_MON_PORT/healthz"
+}
+
+# Starts process $1 (a service name or "gateway") with the stack's environment.
+start_app() {
+        local name=$1 bin log=$LOGS/$1.log pid i admin_port
+        if live_pid "$name" >/dev/null; then
+                return 0
+        fi
+        conn_env
+        if [[ $name == gateway ]]; then
+                bin=$BIN/ej-gateway
+                [[ -x $bin ]] || die "$bin missing: run make first"
+                setsid env EJ_NATS_URL="$EJ_NATS_URL" \
+                        EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_HTTP_ADDR="127.0.0.1:$EJ_HTTP_PORT" \
+                        EJ_WEB_ROOT="$ROOT/gateway/web" EJ_SITE_NAME="$EJ_SITE_NAME" \
+                        "$bin" >>"$log" 2>&1 </dev/null &
+                pid=$!
+                echo "$pid" >"$PIDS/gateway.pid"
+                wait_ready gateway "$log" http_ok "http://127.0.0.1:$EJ_HTTP_PORT/readyz"
+                return 0
+        fi
+        admin_port=""
+        for i in "${!SERVICES[@]}"; do
+                [[ ${SERVICES[$i]} == "$name" ]] && admin_port=$((EJ_ADMIN_PORT + i))
+        done
+        [[ -n $admin_port ]] || die "unknown service $name (services: ${SERVICES[*]})"
+        bin=$BIN/ej-$name
+        [[ -x $bin ]] || die "$bin missing: run make first"
+        setsid env EJ_DB_URL="$EJ_DB_URL" EJ_NATS_URL="$EJ_NATS_URL" \
+                EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_ADMIN_ADDR="127.0.0.1:$admin_port" \
+                "$bin" >>"$log" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" >"$PIDS/$name.pid"
+        # Ready = connected to NATS and PostgreSQL with its migrations applied.
+        wait_ready "$name" "$log" http_ok "http://127.0.0.1:$admin_port/readyz"
+}
+
+print_env() {
+        conn_env
+        cat <<EOF
+EJ_VAR=$EJ_VAR
+EJ_DB_URL="$EJ_DB_URL"
+EJ_NATS_URL=$EJ_NATS_URL
+EJ_NATS_MON_URL=http://127.0.0.1:$EJ_NATS_MON_PORT
+EOF
+}
+
+# Demo content for `make run`. The journal itself is EJ_SITE_NAME for now.
+# DEMO SEEDING GOES HERE: demo accounts (author, editor, reviewer) arrive with the identity
+# issue; create them through the public API (curl to the gateway) so that seeding exercises the
+# same paths as a person would, and make it idempotent (a 409 for an existing account is fine).
+seed_demo() {
+        :
+}
+
+cmd_infra() {
+        mkdir -p "$PIDS" "$LOGS"
+        pick_ports
+        save_env
+        start_postgres
+        start_nats
+        print_env
+}
+
+cmd_start() {
+        local s
+        if live_pid gateway >/dev/null; then
+                die "a stack already runs from $EJ_VAR (gateway on port $EJ_HTTP_PORT); stop it with make stop"
+        fi
+        mkdir -p "$PIDS" "$LOGS"
+        pick_ports
+        save_env
+        start_postgres
+        start_nats
+        for s in "${SERVICES[@]}"; do
+                start_app "$s"
+        done
+        start_app gateway
+        echo "EJ_HTTP_URL=http://127.0.0.1:$EJ_HTTP_PORT"
+        print_env
+}
+
+cmd_stop() {
+        local i
+        stop_proc gateway 10
+        for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+                stop_proc "${SERVICES[$i]}" 10
+        done
+        stop_proc nats 10
+        stop_postgres
+}
+
+cmd_run() {
+        local tail_pid
+        trap 'echo; say "stopping"; cmd_stop; exit 0' INT TERM
+        cmd_start >/dev/null
+        seed_demo
+        echo "EasyJournal is running at http://127.0.0.1:$EJ_HTTP_PORT"
+        echo "(logs follow; Ctrl-C stops everything)"
+        tail -n +1 -F "$LOGS"/*.log &
+        tail_pid=$!
+        # `wait` returns when a signal arrives, so the trap runs promptly.
+        while kill -0 "$tail_pid" 2>/dev/null; do
+                wait "$tail_pid" || true
+        done
+        cmd_stop
+}
+
+cmd_status() {
+        local name pid state rc=0
+        for name in postgres nats "${SERVICES[@]}" gateway; do
+                if pid=$(live_pid "$name"); then
+                        state="running (pid $pid)"
+                else
+                        state="stopped"
+                        rc=3
+                fi
+                printf '%-10s %s\n' "$name" "$state"
+        done
+        echo "http://127.0.0.1:$EJ_HTTP_PORT  postgres 127.0.0.1:$EJ_PG_PORT  nats 127.0.0.1:$EJ_NATS_PORT (monitor $EJ_NATS_MON_PORT)"
+        return $rc
+}
+
+cmd_start_one() {
+        local name=${1:-}
+        [[ -n $name ]] || die "usage: stack.sh start-one gateway|nats|postgres|<service>"
+        mkdir -p "$PIDS" "$LOGS"
+        case $name in
+        postgres) start_postgres ;;
+        nats) start_nats ;;
+        *) start_app "$name" ;;
+        esac
+}
+
+case ${1:-} in
+infra) cmd_infra ;;
+start) cmd_start ;;
+run) cmd_run ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+start-one) cmd_start_one "${2:-}" ;;
+*)
+        echo "usage: $0 infra|start|run|stop|status|start-one NAME" >&2
+        exit 2
+        ;;
+esac
