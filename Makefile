@@ -103,6 +103,33 @@ $(BUILD)/bin/%: tests/tools/%.c $(COMMON_LIB) $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
 
+# The JSON <-> protobuf transcoder is tested on its own messages (tests/unit/pbjson_test*.proto),
+# generated into $(BUILD)/gen and #included by its unit test and fuzz target only, so they stay
+# out of the common library (which is built from proto/*.proto).
+PBJSON_TEST_PB := $(BUILD)/gen/pbjson_test.pb-c.c $(BUILD)/gen/pbjson_test_p2.pb-c.c
+$(BUILD)/gen/%.pb-c.c: tests/unit/%.proto
+	@mkdir -p $(dir $@)
+	protoc-c --c_out=$(BUILD)/gen -Itests/unit $<
+$(BUILD)/gen/pbjson_test.pb-c.c: $(BUILD)/gen/pbjson_test_p2.pb-c.c
+$(BUILD)/tests/test_pbjson: $(PBJSON_TEST_PB)
+
+# Fuzzes the JSON decoder with libFuzzer for FUZZ_TIME seconds (not part of `make test`); the
+# corpus grows under $(BUILD)/fuzz/.
+FUZZ_TIME ?= 30
+FUZZ_CC ?= clang
+FUZZ_PBJSON_SRC := tests/fuzz/fuzz_pbjson.c services/common/pbjson.c services/common/mem.c \
+                   services/common/str.c services/common/status.c
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_pbjson
+	@mkdir -p $(BUILD)/fuzz/corpus_pbjson
+	$(BUILD)/fuzz/fuzz_pbjson -max_total_time=$(FUZZ_TIME) -dict=tests/fuzz/pbjson.dict \
+	    $(BUILD)/fuzz/corpus_pbjson tests/fuzz/seeds_pbjson
+
+$(BUILD)/fuzz/fuzz_pbjson: $(FUZZ_PBJSON_SRC) $(PBJSON_TEST_PB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_PBJSON_SRC) \
+	    -ljansson -lprotobuf-c -lm
+
 # Builds, starts PostgreSQL, nats-server, every service and the gateway with a demo journal on
 # http://127.0.0.1:8080, and stays in the foreground with all logs. Ctrl-C stops everything.
 run: deps
@@ -147,4 +174,4 @@ format-check:
 clean:
 	rm -rf build build-san proto/gen
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -not -path '$(BUILD)/bin/*' 2>/dev/null)

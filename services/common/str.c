@@ -95,8 +95,8 @@ void ej_buf_appendf(struct ej_buf *b, const char *fmt, ...)
         va_start(ap, fmt);
         n = vsnprintf(NULL, 0, fmt, ap);
         va_end(ap);
-        if (n <= 0)
-                return;
+        if (n < 0)
+                n = 0;
         ej_buf_reserve(b, (size_t)n);
         va_start(ap, fmt);
         (void)vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
