@@ -1,0 +1,839 @@
+/*
+ * http.c: the libmicrohttpd side of the gateway: the access handler, the per-request context,
+ * body accumulation under the limit, the error body, security headers, the access log and the
+ * HTTP metrics.
+ *
+ * Life of a request (one struct gw_req, allocated in its own arena):
+ *   1st call     set up the context, request id, 413 at once on an oversized Content-Length;
+ *                nothing else is queued on the first call (MHD closes the connection then).
+ *   body calls   accumulate up to EJ_BODY_LIMIT.
+ *   final call   match the route; answer local routes, errors and static files; for a service
+ *                route transcode the JSON, suspend the connection and send it on the bus.
+ *   resumed call the outcome stored by the reply or the sweeper becomes the JSON answer.
+ *   completed    access log line, metrics, free.
+ */
+#include "gateway.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "log.h"
+#include "pbjson.h"
+#include "users.pb-c.h"
+
+#define REQ_ARENA_BLOCK 8192
+#define JSON_TYPE       "application/json; charset=utf-8"
+#define HDR_REQUEST_ID  "X-Request-Id"
+#define CSP                                                                                        \
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "          \
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+
+static long long mono_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+unsigned gw_http_status(enum ej_status st)
+{
+        switch (st) {
+        case EJ_OK:
+                return 200;
+        case EJ_ERR_INVALID:
+                return 400;
+        case EJ_ERR_UNAUTHENTICATED:
+                return 401;
+        case EJ_ERR_FORBIDDEN:
+                return 403;
+        case EJ_ERR_NOT_FOUND:
+                return 404;
+        case EJ_ERR_CONFLICT:
+                return 409;
+        case EJ_ERR_TOO_LARGE:
+                return 413;
+        case EJ_ERR_UNSUPPORTED:
+                return 415;
+        case EJ_ERR_TOO_MANY:
+                return 429;
+        case EJ_ERR_UNAVAILABLE:
+                return 503;
+        case EJ_ERR_TIMEOUT:
+                return 504;
+        case EJ_ERR_INTERNAL:
+        default:
+                return 500;
+        }
+}
+
+void gw_error_json(struct ej_buf *out, enum ej_status st, const char *message, const char *field,
+                   const char *rid)
+{
+        const char *code = ej_status_name(st);
+
+        ej_buf_append_c(out, "{\"error\":{\"code\":");
+        ej_buf_append_json_str(out, code, strlen(code));
+        ej_buf_append_c(out, ",\"message\":");
+        message = (message && message[0]) ? message : code;
+        ej_buf_append_json_str(out, message, strlen(message));
+        if (field && field[0]) {
+                ej_buf_append_c(out, ",\"field\":");
+                ej_buf_append_json_str(out, field, strlen(field));
+        }
+        ej_buf_append_c(out, ",\"requestId\":");
+        ej_buf_append_json_str(out, rid, strlen(rid));
+        ej_buf_append_c(out, "}}");
+}
+
+void gw_out_error(struct gw_out *out, struct gw_req *req, enum ej_status st, const char *message,
+                  const char *field)
+{
+        ej_buf_reset(&out->body);
+        out->status = gw_http_status(st);
+        out->content_type = NULL;
+        gw_error_json(&out->body, st, message, field, req->rid);
+}
+
+const char *gw_join_roles(struct ej_arena *arena, size_t n, char *const *roles)
+{
+        size_t len = 0;
+        char *s, *p;
+
+        for (size_t i = 0; i < n; i++)
+                len += strlen(roles[i]) + 1;
+        s = ej_arena_alloc(arena, len + 1);
+        p = s;
+        for (size_t i = 0; i < n; i++) {
+                size_t k = strlen(roles[i]);
+
+                if (i)
+                        *p++ = ',';
+                memcpy(p, roles[i], k);
+                p += k;
+        }
+        *p = '\0';
+        return s;
+}
+
+const char *gw_session_cookie(struct gw_req *req, const char *token, long long max_age_s)
+{
+        const struct gw_config *cfg = req->gw->cfg;
+
+        if (max_age_s < 0)
+                max_age_s = 0;
+        return ej_arena_printf(req->arena, "%s=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%lld%s",
+                               cfg->cookie_name, token ? token : "", token ? max_age_s : 0,
+                               cfg->cookie_secure ? "; Secure" : "");
+}
+
+/* True when `roles` (comma-separated) holds `role`. */
+static bool has_role(const char *roles, const char *role)
+{
+        size_t n = strlen(role);
+
+        for (const char *p = roles; p && *p;) {
+                const char *end = strchr(p, ',');
+                size_t k = end ? (size_t)(end - p) : strlen(p);
+
+                if (k == n && memcmp(p, role, n) == 0)
+                        return true;
+                p = end ? end + 1 : NULL;
+        }
+        return false;
+}
+
+/* --- responses --- */
+
+static void add_common_headers(struct MHD_Response *resp, const char *rid, bool no_store)
+{
+        MHD_add_response_header(resp, HDR_REQUEST_ID, rid);
+        MHD_add_response_header(resp, "Content-Security-Policy", CSP);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Referrer-Policy", "strict-origin-when-cross-origin");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        if (no_store)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+}
+
+static enum MHD_Result queue(struct gw_req *req, unsigned status, struct MHD_Response *resp)
+{
+        enum MHD_Result ret = MHD_queue_response(req->conn, status, resp);
+
+        MHD_destroy_response(resp);
+        req->status = status;
+        req->phase = GW_PHASE_SENT;
+        return ret;
+}
+
+static enum MHD_Result send_out(struct gw_req *req, struct gw_out *out)
+{
+        struct MHD_Response *resp;
+        size_t n = out->body.n;
+        char *body = ej_buf_steal(&out->body);
+
+        if (body)
+                resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
+        else
+                resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "",
+                                                       MHD_RESPMEM_PERSISTENT);
+        if (resp == NULL) {
+                free(body);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                out->content_type ? out->content_type : JSON_TYPE);
+        if (out->set_cookie)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, out->set_cookie);
+        if (out->allow)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out->allow);
+        add_common_headers(resp, req->rid, true);
+        return queue(req, out->status ? out->status : 200, resp);
+}
+
+static enum MHD_Result send_error(struct gw_req *req, enum ej_status st, const char *message,
+                                  const char *field)
+{
+        struct gw_out out = {0};
+
+        gw_out_error(&out, req, st, message, field);
+        return send_out(req, &out);
+}
+
+/* --- the request context --- */
+
+static bool request_id_ok(const char *s)
+{
+        size_t n = 0;
+
+        if (s == NULL)
+                return false;
+        for (; s[n]; n++) {
+                char c = s[n];
+
+                if (n >= 64 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                 (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+                        return false;
+        }
+        return n > 0;
+}
+
+static struct gw_req *req_new(struct gw *gw, struct MHD_Connection *conn, const char *url,
+                              const char *method)
+{
+        struct ej_arena *arena = ej_arena_create(REQ_ARENA_BLOCK);
+        struct gw_req *req = ej_arena_calloc(arena, sizeof(*req));
+        const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, HDR_REQUEST_ID);
+
+        req->gw = gw;
+        req->conn = conn;
+        req->arena = arena;
+        req->start_us = mono_us();
+        req->method = ej_arena_strdup(arena, method);
+        req->path = ej_arena_strdup(arena, url);
+        req->method_bit = gw_method_bit(method);
+        req->stats_index = gw_routes_count + 1; /* unmatched until a route says otherwise */
+        ej_buf_init(&req->body);
+        if (request_id_ok(rid))
+                snprintf(req->rid, sizeof(req->rid), "%s", rid);
+        else
+                ej_random_token(req->rid, sizeof(req->rid), 12);
+        return req;
+}
+
+static void req_free(struct gw_req *req)
+{
+        if (req->reply)
+                natsMsg_Destroy(req->reply);
+        ej_buf_free(&req->body);
+        ej_arena_destroy(req->arena); /* req lives in it */
+}
+
+/* --- metrics and the access log --- */
+
+static struct ej_counter *code_counter(struct gw *gw, struct gw_route_stats *rs, unsigned code)
+{
+        struct ej_counter *c;
+        char labels[256];
+
+        if (code >= GW_CODE_SLOTS)
+                code = 0;
+        c = atomic_load(&rs->by_code[code]);
+        if (c)
+                return c;
+        snprintf(labels, sizeof(labels), "route=\"%s\",code=\"%u\"", rs->label, code);
+        c = ej_metrics_counter(gw->metrics, "http_requests_total",
+                               "HTTP requests by route pattern and status code.", labels);
+        atomic_store(&rs->by_code[code], c);
+        return c;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+        struct gw *gw = cls;
+        struct gw_req *req = *con_cls;
+        struct gw_route_stats *rs;
+        double secs;
+
+        (void)conn;
+        if (req == NULL)
+                return;
+        *con_cls = NULL;
+        secs = (double)(mono_us() - req->start_us) / 1e6;
+        rs = &gw->stats[req->stats_index];
+        ej_counter_add(code_counter(gw, rs, req->status), 1);
+        ej_histogram_observe(rs->duration, secs);
+        if (gw->cfg->access_log)
+                ej_info(req->rid, "%s %s %u %.2fms%s", req->method, req->path, req->status,
+                        secs * 1000.0,
+                        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+        req_free(req);
+}
+
+/* --- the call to a service --- */
+
+struct query_ctx {
+        struct gw_req *req;
+        ProtobufCMessage *msg;
+        enum ej_status st;
+        struct ej_err err;
+};
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+        struct query_ctx *q = cls;
+        enum ej_status st;
+
+        (void)kind;
+        if (q->st != EJ_OK)
+                return MHD_NO;
+        st = ej_pbjson_set_field(q->msg, key, ej_str_c(value), q->req->arena, &q->err);
+        if (st == EJ_ERR_NOT_FOUND)
+                st =
+                    ej_err_set(&q->err, EJ_ERR_INVALID, key, "unknown query parameter \"%s\"", key);
+        q->st = st;
+        return st == EJ_OK ? MHD_YES : MHD_NO;
+}
+
+static bool is_json_type(const char *ct)
+{
+        static const char json[] = "application/json";
+        size_t n = sizeof(json) - 1;
+
+        return ct && strncasecmp(ct, json, n) == 0 &&
+               (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static enum MHD_Result start_call(struct gw_req *req)
+{
+        const struct gw_route *r = req->route;
+        struct gw *gw = req->gw;
+        ProtobufCMessage *msg = NULL;
+        struct ej_err err = {0};
+        struct query_ctx q = {0};
+        enum ej_status st;
+        int timeout = r->timeout_ms ? r->timeout_ms : gw->cfg->request_timeout_ms;
+
+        if (req->body.n > 0 && !is_json_type(MHD_lookup_connection_value(
+                                   req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+                return send_error(req, EJ_ERR_UNSUPPORTED, "the body must be application/json",
+                                  NULL);
+        st = ej_pbjson_decode(r->req_desc, req->body.p, req->body.n, req->arena, &msg, &err);
+        if (st != EJ_OK)
+                return send_error(req, st, err.msg, err.field);
+        for (size_t i = 0; i < req->params.n; i++) {
+                const char *name =
+                    ej_arena_strndup(req->arena, req->params.name[i].p, req->params.name[i].n);
+
+                st = ej_pbjson_set_field(msg, name, req->params.value[i], req->arena, &err);
+                if (st == EJ_ERR_NOT_FOUND)
+                        return send_error(req, EJ_ERR_INTERNAL, "route parameter has no field",
+                                          NULL);
+                if (st != EJ_OK)
+                        return send_error(req, st, err.msg, name);
+        }
+        q.req = req;
+        q.msg = msg;
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+        if (q.st != EJ_OK)
+                return send_error(req, q.st, q.err.msg, q.err.field);
+
+        req->stage = GW_STAGE_CALL;
+        if (r->auth != GW_AUTH_NONE) {
+                struct gw_principal p;
+                const char *tok =
+                    MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, gw->cfg->cookie_name);
+
+                if (tok == NULL || tok[0] == '\0' || strlen(tok) > 512)
+                        return send_error(req, EJ_ERR_UNAUTHENTICATED, "sign in first", NULL);
+                req->token = ej_arena_strdup(req->arena, tok);
+                ej_sha256_hex(tok, strlen(tok), req->token_hash);
+                if (gw_sessions_get(gw->sessions, req->token_hash, req->arena, &p)) {
+                        req->user_id = p.user_id;
+                        req->roles = p.roles;
+                        if (r->auth == GW_AUTH_ROLE && !has_role(req->roles, r->role))
+                                return send_error(req, EJ_ERR_FORBIDDEN,
+                                                  "your roles do not allow this", NULL);
+                } else {
+                        req->stage = GW_STAGE_AUTH;
+                }
+        }
+        if (r->hook && r->hook->prepare)
+                r->hook->prepare(req, msg);
+        req->packed_len = protobuf_c_message_get_packed_size(msg);
+        req->packed = ej_arena_alloc(req->arena, req->packed_len + 1);
+        protobuf_c_message_pack(msg, req->packed);
+
+        /* Suspend first: the reply may arrive on another thread before publish returns. */
+        req->phase = GW_PHASE_WAITING;
+        MHD_suspend_connection(req->conn);
+        if (req->stage == GW_STAGE_AUTH) {
+                Ej__Users__AuthenticateRequest ar = EJ__USERS__AUTHENTICATE_REQUEST__INIT;
+                size_t n;
+                uint8_t *data;
+
+                ar.session_token = (char *)ej_arena_strdup(req->arena, req->token);
+                n = protobuf_c_message_get_packed_size(&ar.base);
+                data = ej_arena_alloc(req->arena, n + 1);
+                protobuf_c_message_pack(&ar.base, data);
+                gw_upstream_send(gw->up, req, "ej.users.authenticate", data, n, timeout);
+        } else {
+                gw_upstream_send(gw->up, req, r->subject, req->packed, req->packed_len, timeout);
+        }
+        return MHD_YES;
+}
+
+/* Resolves the principal from an ej.users.authenticate reply; false leaves the reply (or the
+ * outcome) for finish() to report. */
+static bool take_principal(struct gw_req *req)
+{
+        ProtobufCAllocator al = ej_arena_pb_allocator(req->arena);
+        Ej__Users__Principal *p;
+        struct ej_err err = {0};
+
+        if (natsMsg_IsNoResponders(req->reply) || ej_bus_reply_status(req->reply, &err) != EJ_OK)
+                return false;
+        p = ej__users__principal__unpack(&al, (size_t)natsMsg_GetDataLength(req->reply),
+                                         (const uint8_t *)natsMsg_GetData(req->reply));
+        natsMsg_Destroy(req->reply);
+        req->reply = NULL;
+        if (p == NULL || p->user_id == NULL || p->user_id[0] == '\0') {
+                req->outcome =
+                    ej_err_set(&req->outcome_err, EJ_ERR_UNAUTHENTICATED, NULL, "sign in first");
+                return false;
+        }
+        req->user_id = p->user_id;
+        req->roles = gw_join_roles(req->arena, p->n_roles, p->roles);
+        gw_sessions_put(req->gw->sessions, req->token_hash, req->user_id, req->roles,
+                        p->expires_at_ms);
+        return true;
+}
+
+void gw_upstream_done(struct gw_req *req)
+{
+        const struct gw_route *r = req->route;
+
+        /* The connection is suspended: this thread owns req until it resumes it. */
+        if (req->stage == GW_STAGE_AUTH && req->outcome == EJ_OK && take_principal(req)) {
+                if (r->auth == GW_AUTH_ROLE && !has_role(req->roles, r->role)) {
+                        req->outcome = ej_err_set(&req->outcome_err, EJ_ERR_FORBIDDEN, NULL,
+                                                  "your roles do not allow this");
+                } else {
+                        int timeout =
+                            r->timeout_ms ? r->timeout_ms : req->gw->cfg->request_timeout_ms;
+
+                        req->stage = GW_STAGE_CALL;
+                        gw_upstream_send(req->gw->up, req, r->subject, req->packed, req->packed_len,
+                                         timeout);
+                        return;
+                }
+        }
+        req->phase = GW_PHASE_DONE;
+        MHD_resume_connection(req->conn);
+}
+
+/* "users" from "ej.users.me", into buf. */
+static const char *service_of(const char *subject, char *buf, size_t size)
+{
+        const char *a = subject ? strchr(subject, '.') : NULL;
+        const char *b = a ? strchr(a + 1, '.') : NULL;
+
+        if (a == NULL || b == NULL)
+                snprintf(buf, size, "%s", "requested");
+        else
+                snprintf(buf, size, "%.*s", (int)(b - a - 1), a + 1);
+        return buf;
+}
+
+static enum MHD_Result finish(struct gw_req *req)
+{
+        const struct gw_route *r = req->route;
+        const struct gw_hook *hook = r->hook;
+        struct gw_out out = {0};
+        struct ej_err err = {0};
+        char svc[64], text[160];
+        enum ej_status st = req->outcome;
+
+        service_of(req->subject, svc, sizeof(svc));
+        if (st == EJ_ERR_TIMEOUT) {
+                snprintf(text, sizeof(text), "the %s service did not answer in time", svc);
+                ej_err_set(&err, st, NULL, "%s", text);
+        } else if (st != EJ_OK) {
+                err = req->outcome_err;
+        } else if (natsMsg_IsNoResponders(req->reply)) {
+                st = ej_err_set(&err, EJ_ERR_UNAVAILABLE, NULL, "the %s service is not available",
+                                svc);
+        } else {
+                st = ej_bus_reply_status(req->reply, &err);
+        }
+
+        if (st == EJ_OK) {
+                ProtobufCAllocator al = ej_arena_pb_allocator(req->arena);
+                ProtobufCMessage *resp = protobuf_c_message_unpack(
+                    r->resp_desc, &al, (size_t)natsMsg_GetDataLength(req->reply),
+                    (const uint8_t *)natsMsg_GetData(req->reply));
+
+                if (resp == NULL) {
+                        ej_error(req->rid, "%s: reply is not a valid %s", req->subject,
+                                 r->resp_desc->name);
+                        gw_out_error(&out, req, EJ_ERR_INTERNAL, "the service sent a bad reply",
+                                     NULL);
+                } else {
+                        out.status = r->success_status ? r->success_status : 200;
+                        if (hook && hook->respond)
+                                hook->respond(req, resp, &out);
+                        if (out.body.n == 0)
+                                ej_pbjson_encode(resp, EJ_PBJSON_EMIT_DEFAULTS, out.skip,
+                                                 &out.body);
+                }
+        } else {
+                gw_out_error(&out, req, st, err.msg, err.field);
+                if (st == EJ_ERR_UNAUTHENTICATED && req->token) {
+                        /* The session is gone: drop it here and in the browser. */
+                        gw_sessions_evict(req->gw->sessions, req->token_hash);
+                        out.set_cookie = gw_session_cookie(req, NULL, 0);
+                }
+                if (hook && hook->respond)
+                        hook->respond(req, NULL, &out);
+                if (st == EJ_ERR_INTERNAL || st == EJ_ERR_UNAVAILABLE || st == EJ_ERR_TIMEOUT)
+                        ej_warn(req->rid, "%s: %s: %s", req->subject ? req->subject : "-",
+                                ej_status_name(st), err.msg);
+        }
+        return send_out(req, &out);
+}
+
+/* --- dispatch --- */
+
+static bool state_changing(unsigned m)
+{
+        return (m & (GW_POST | GW_PUT | GW_PATCH | GW_DELETE)) != 0 || m == 0;
+}
+
+/* CSRF defence: a state-changing request must come from our own origin. */
+static bool same_origin(struct gw_req *req)
+{
+        const char *origin = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin");
+        const char *host = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Host");
+        const char *site;
+
+        if (origin) {
+                const char *hp = strstr(origin, "://");
+                size_t n;
+
+                if (hp == NULL || host == NULL)
+                        return false;
+                hp += 3;
+                n = strlen(hp);
+                if (n > 0 && hp[n - 1] == '/')
+                        n--;
+                return strlen(host) == n && strncasecmp(hp, host, n) == 0;
+        }
+        site = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+        return !(site && strcasecmp(site, "cross-site") == 0);
+}
+
+/* 405 has no status of its own in enum ej_status; its code is "method_not_allowed". */
+static enum MHD_Result send_405(struct gw_req *req, const char *allow)
+{
+        struct gw_out out = {0};
+        const char *msg = ej_arena_printf(req->arena, "method %s is not allowed here; use %s",
+                                          req->method, allow);
+
+        out.status = 405;
+        out.allow = allow;
+        ej_buf_append_c(&out.body, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":");
+        ej_buf_append_json_str(&out.body, msg, strlen(msg));
+        ej_buf_append_c(&out.body, ",\"requestId\":");
+        ej_buf_append_json_str(&out.body, req->rid, strlen(req->rid));
+        ej_buf_append_c(&out.body, "}}");
+        return send_out(req, &out);
+}
+
+static bool is_api_path(const char *path)
+{
+        return strncmp(path, "/api", 4) == 0 && (path[4] == '\0' || path[4] == '/');
+}
+
+static enum MHD_Result serve_static(struct gw_req *req)
+{
+        struct MHD_Response *resp;
+        unsigned status = 404;
+        const char *inm;
+
+        req->stats_index = gw_routes_count;
+        if (!(req->method_bit & (GW_GET | GW_HEAD)))
+                return send_405(req, "GET, HEAD");
+        inm =
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+        resp = gw_static_response(req->gw->web, req->path, inm, &status);
+        if (resp == NULL)
+                return send_error(req, EJ_ERR_NOT_FOUND, "no such file", NULL);
+        add_common_headers(resp, req->rid, false);
+        return queue(req, status, resp);
+}
+
+static enum MHD_Result dispatch(struct gw_req *req)
+{
+        const struct gw_route *r;
+        unsigned allowed = 0;
+
+        if (req->too_large)
+                return send_error(req, EJ_ERR_TOO_LARGE, "the request body is too large", NULL);
+        r = gw_route_match(gw_routes, gw_routes_count, req->method_bit, req->path, &req->params,
+                           &allowed);
+        if (r == NULL && allowed) {
+                char text[96];
+
+                gw_methods_text(allowed, text, sizeof(text));
+                return send_405(req, ej_arena_strdup(req->arena, text));
+        }
+        if (r == NULL) {
+                if (!is_api_path(req->path))
+                        return serve_static(req);
+                return send_error(req, EJ_ERR_NOT_FOUND, "no such API route", NULL);
+        }
+        req->route = r;
+        req->stats_index = (size_t)(r - gw_routes);
+        if (state_changing(req->method_bit) && !same_origin(req))
+                return send_error(req, EJ_ERR_FORBIDDEN, "cross-site request refused", NULL);
+        if (r->hook && r->hook->local) {
+                struct gw_out out = {0};
+
+                out.status = 200;
+                r->hook->local(req, &out);
+                return send_out(req, &out);
+        }
+        return start_call(req);
+}
+
+/* Adds a chunk of body; over the limit, the rest is dropped and 413 is answered. */
+static enum MHD_Result take_body(struct gw_req *req, const char *data, size_t *size)
+{
+        size_t n = *size;
+
+        *size = 0;
+        if (req->too_large)
+                return MHD_YES;
+        if (req->body.n + n > req->gw->cfg->body_limit) {
+                req->too_large = true;
+                ej_buf_free(&req->body);
+                return MHD_YES;
+        }
+        ej_buf_append(&req->body, data, n);
+        return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+        struct gw *gw = cls;
+        struct gw_req *req = *con_cls;
+
+        (void)version;
+        if (req == NULL) {
+                const char *cl;
+
+                req = req_new(gw, conn, url, method);
+                *con_cls = req;
+                cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (cl) {
+                        unsigned long long len = strtoull(cl, NULL, 10);
+
+                        /* Refused before reading a byte of it: here, and only here, a response
+                         * goes out on the first call (MHD then closes the connection). */
+                        if (len > gw->cfg->body_limit) {
+                                req->too_large = true;
+                                return send_error(req, EJ_ERR_TOO_LARGE,
+                                                  "the request body is too large", NULL);
+                        }
+                        if (len > 0)
+                                ej_buf_reserve(&req->body, (size_t)len);
+                }
+                return MHD_YES;
+        }
+        switch (req->phase) {
+        case GW_PHASE_NEW:
+                if (*upload_data_size > 0)
+                        return take_body(req, upload_data, upload_data_size);
+                return dispatch(req);
+        case GW_PHASE_DONE:
+                return finish(req);
+        case GW_PHASE_WAITING:
+        case GW_PHASE_SENT:
+        default:
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+}
+
+/* --- the daemon --- */
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        char msg[512];
+
+        (void)cls;
+        (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+        msg[strcspn(msg, "\n")] = '\0';
+        ej_warn(NULL, "http: %s", msg);
+}
+
+/* Parses "host:port" or "[v6]:port". */
+static enum ej_status parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
+                                 bool *v6, struct ej_err *err)
+{
+        char host[128];
+        const char *colon = strrchr(addr, ':');
+        long port;
+        char *end = NULL;
+        size_t hn;
+
+        memset(ss, 0, sizeof(*ss));
+        if (colon == NULL)
+                goto bad;
+        port = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
+                goto bad;
+        hn = (size_t)(colon - addr);
+        if (hn >= sizeof(host))
+                goto bad;
+        memcpy(host, addr, hn);
+        host[hn] = '\0';
+        if (host[0] == '[' && hn > 2 && host[hn - 1] == ']') {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+                host[hn - 1] = '\0';
+                if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+                        goto bad;
+                s6->sin6_family = AF_INET6;
+                s6->sin6_port = htons((uint16_t)port);
+                *len = sizeof(*s6);
+                *v6 = true;
+        } else {
+                struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+                if (strcmp(host, "localhost") == 0)
+                        snprintf(host, sizeof(host), "127.0.0.1");
+                if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+                        goto bad;
+                s4->sin_family = AF_INET;
+                s4->sin_port = htons((uint16_t)port);
+                *len = sizeof(*s4);
+                *v6 = false;
+        }
+        return EJ_OK;
+bad:
+        return ej_err_set(err, EJ_ERR_INVALID, "EJ_HTTP_ADDR",
+                          "EJ_HTTP_ADDR=%s is not host:port (e.g. 127.0.0.1:8080)", addr);
+}
+
+static void stats_init(struct gw *gw)
+{
+        size_t n = gw_routes_count + 2;
+
+        gw->stats = xcalloc(n, sizeof(*gw->stats));
+        for (size_t i = 0; i < n; i++) {
+                struct gw_route_stats *rs = &gw->stats[i];
+                char labels[200];
+
+                rs->label = i < gw_routes_count    ? gw_routes[i].pattern
+                            : i == gw_routes_count ? "static"
+                                                   : "unmatched";
+                for (size_t c = 0; c < GW_CODE_SLOTS; c++)
+                        atomic_init(&rs->by_code[c], NULL);
+                snprintf(labels, sizeof(labels), "route=\"%s\"", rs->label);
+                rs->duration = ej_metrics_histogram(
+                    gw->metrics, "http_request_duration_seconds",
+                    "Time from the request's headers to its completion, by route pattern.", labels);
+        }
+}
+
+enum ej_status gw_http_start(struct gw *gw, struct ej_err *err)
+{
+        struct sockaddr_storage ss;
+        socklen_t len = 0;
+        bool v6 = false;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        unsigned threads = (unsigned)gw->cfg->http_threads;
+        enum ej_status st;
+
+        st = parse_addr(gw->cfg->http_addr, &ss, &len, &v6, err);
+        if (st != EJ_OK)
+                return st;
+        if (v6)
+                flags |= MHD_USE_IPv6;
+        stats_init(gw);
+        gw->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, gw, MHD_OPTION_EXTERNAL_LOGGER,
+                                   mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                   MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
+                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+        if (gw->mhd == NULL)
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, "EJ_HTTP_ADDR",
+                                  "cannot listen on %s (address in use?)", gw->cfg->http_addr);
+        return EJ_OK;
+}
+
+int gw_http_port(struct gw *gw)
+{
+        const union MHD_DaemonInfo *info;
+
+        if (gw->mhd == NULL)
+                return 0;
+        info = MHD_get_daemon_info(gw->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        return info ? info->port : 0;
+}
+
+void gw_http_quiesce(struct gw *gw)
+{
+        MHD_socket fd;
+
+        if (gw->mhd == NULL)
+                return;
+        fd = MHD_quiesce_daemon(gw->mhd);
+        if (fd != MHD_INVALID_SOCKET)
+                close(fd);
+}
+
+void gw_http_stop(struct gw *gw)
+{
+        if (gw->mhd)
+                MHD_stop_daemon(gw->mhd);
+        gw->mhd = NULL;
+        free(gw->stats);
+        gw->stats = NULL;
+}

@@ -1,0 +1,167 @@
+/*
+ * main.c: the gateway process: settings from the environment, wiring, waiting for a signal and
+ * a clean stop. No request logic lives here.
+ */
+#include "gateway.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "ids.h"
+#include "log.h"
+
+static enum ej_status load_config(struct gw_config *c, struct ej_err *err)
+{
+        long v;
+        enum ej_status st;
+
+        c->http_addr = ej_env_str("EJ_HTTP_ADDR", "127.0.0.1:8080");
+        c->nats_url = ej_env_str("EJ_NATS_URL", "nats://127.0.0.1:4222");
+        c->site_name = ej_env_str("EJ_SITE_NAME", "EasyJournal Demo Journal");
+        c->web_root = ej_env_str("EJ_WEB_ROOT", "gateway/web");
+        if ((st = ej_env_long("EJ_HTTP_THREADS", 2, 1, 64, &v, err)) != EJ_OK)
+                return st;
+        c->http_threads = (int)v;
+        if ((st = ej_env_long("EJ_NATS_CONNECT_WAIT_MS", 5000, 0, 600000, &v, err)) != EJ_OK)
+                return st;
+        c->nats_connect_wait_ms = (int)v;
+        if ((st = ej_env_bool("EJ_NATS_SEND_ASAP", false, &c->nats_send_asap, err)) != EJ_OK)
+                return st;
+        if ((st = ej_env_long("EJ_REQUEST_TIMEOUT_MS", 5000, 10, 600000, &v, err)) != EJ_OK)
+                return st;
+        c->request_timeout_ms = (int)v;
+        if ((st = ej_env_long("EJ_BODY_LIMIT", 1048576, 0, 1L << 30, &v, err)) != EJ_OK)
+                return st;
+        c->body_limit = (size_t)v;
+        if ((st = ej_env_bool("EJ_COOKIE_SECURE", false, &c->cookie_secure, err)) != EJ_OK)
+                return st;
+        /* The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain. */
+        c->cookie_name = c->cookie_secure ? "__Host-ej_session" : "ej_session";
+        if ((st = ej_env_long("EJ_SESSION_CACHE_MS", 30000, 0, 86400000, &v, err)) != EJ_OK)
+                return st;
+        c->session_cache_ms = (int)v;
+        if ((st = ej_env_long("EJ_SESSION_CACHE_SIZE", 100000, 1, 10000000, &v, err)) != EJ_OK)
+                return st;
+        c->session_cache_size = (size_t)v;
+        if ((st = ej_env_bool("EJ_ACCESS_LOG", true, &c->access_log, err)) != EJ_OK)
+                return st;
+        return EJ_OK;
+}
+
+static double gauge_pending(void *ud)
+{
+        struct gw *gw = ud;
+
+        return gw->up ? (double)gw_upstream_pending(gw->up) : 0.0;
+}
+
+static double gauge_connected(void *ud)
+{
+        struct gw *gw = ud;
+
+        return ej_bus_connected(gw->bus) ? 1.0 : 0.0;
+}
+
+static double gauge_sessions(void *ud)
+{
+        struct gw *gw = ud;
+
+        return (double)gw_sessions_count(gw->sessions);
+}
+
+static void sleep_ms(long ms)
+{
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+}
+
+/* Stops accepting, lets requests in flight finish within their deadline, fails the rest. */
+static void stop_gracefully(struct gw *gw)
+{
+        long long give_up = ej_mono_ms() + gw->cfg->request_timeout_ms + 1000;
+
+        atomic_store(&gw->stopping, true);
+        gw_http_quiesce(gw);
+        while (gw->up && gw_upstream_pending(gw->up) > 0 && ej_mono_ms() < give_up)
+                sleep_ms(10);
+        if (gw->up)
+                gw_upstream_fail_all(gw->up, "the gateway is shutting down");
+        /* Let the resumed connections write their answers. */
+        sleep_ms(100);
+        gw_http_stop(gw);
+}
+
+int main(void)
+{
+        struct gw_config cfg = {0};
+        struct gw gw = {0};
+        struct ej_err err = {0};
+        struct ej_bus_options bo = {0};
+        sigset_t sigs;
+        int sig = 0;
+        int rc = 1;
+
+        ej_log_init("gateway", ej_env_str("EJ_LOG_LEVEL", "info"));
+        if (load_config(&cfg, &err) != EJ_OK || ej_ids_init(&err) != EJ_OK) {
+                fprintf(stderr, "ej-gateway: %s\n", err.msg);
+                return 1;
+        }
+        /* Signals are taken by sigwait below; every thread started after this inherits the
+         * mask. */
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGINT);
+        sigaddset(&sigs, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        gw.cfg = &cfg;
+        atomic_init(&gw.stopping, false);
+        bo.url = cfg.nats_url;
+        bo.name = "ej-gateway";
+        bo.connect_wait_ms = cfg.nats_connect_wait_ms;
+        bo.send_asap = cfg.nats_send_asap;
+        if (ej_bus_connect(&gw.bus, &bo, &err) != EJ_OK) {
+                fprintf(stderr, "ej-gateway: %s\n", err.msg);
+                goto out;
+        }
+        gw.metrics = ej_metrics_create();
+        gw.sessions = gw_sessions_create(cfg.session_cache_size, cfg.session_cache_ms);
+        gw.web = gw_static_open(cfg.web_root);
+        if (gw_upstream_create(&gw.up, &gw, &err) != EJ_OK) {
+                fprintf(stderr, "ej-gateway: %s\n", err.msg);
+                goto out;
+        }
+        ej_metrics_gauge_fn(gw.metrics, "gateway_pending_requests",
+                            "Requests waiting for a service's reply.", gauge_pending, &gw);
+        ej_metrics_gauge_fn(gw.metrics, "gateway_nats_connected",
+                            "1 while the gateway is connected to NATS.", gauge_connected, &gw);
+        ej_metrics_gauge_fn(gw.metrics, "gateway_session_cache_entries",
+                            "Sessions held in the gateway's cache.", gauge_sessions, &gw);
+        if (gw_http_start(&gw, &err) != EJ_OK) {
+                fprintf(stderr, "ej-gateway: %s\n", err.msg);
+                goto out;
+        }
+        ej_info(NULL, "listening on %s (port %d), %d HTTP threads, NATS %s", cfg.http_addr,
+                gw_http_port(&gw), cfg.http_threads, cfg.nats_url);
+
+        if (sigwait(&sigs, &sig) != 0)
+                sig = SIGTERM;
+        ej_info(NULL, "signal %d: stopping", sig);
+        stop_gracefully(&gw);
+        rc = 0;
+out:
+        gw_http_stop(&gw);
+        gw_upstream_destroy(gw.up);
+        ej_bus_destroy(gw.bus, 2000);
+        gw_sessions_destroy(gw.sessions);
+        gw_static_close(gw.web);
+        ej_metrics_destroy(gw.metrics);
+        if (rc == 0)
+                ej_info(NULL, "stopped");
+        return rc;
+}

@@ -1,0 +1,105 @@
+/*
+ * routes.h: the route table of the gateway. The table IS the public API: one row per call,
+ * giving the method, the path pattern (literal segments and whole-segment {params}), the NATS
+ * subject and the request/response message types, the authentication the call needs, its
+ * deadline, and an optional hook for the few calls that need more than transcoding (the session
+ * cookie of login and logout) or that the gateway answers itself (/healthz, /api/site, ...).
+ *
+ * Matching policy: a path matches a pattern when it has the same number of '/'-separated
+ * segments, every literal segment is equal byte for byte, and every {param} segment is
+ * non-empty. Trailing slashes are not folded: "/api/me/" is not "/api/me" (404). When the path
+ * matches some pattern but not with this method, the caller answers 405 with the methods that
+ * would match (HEAD matches GET rows).
+ *
+ * The table is constant data; matching is reentrant and allocation-free.
+ */
+#ifndef EJ_GW_ROUTES_H
+#define EJ_GW_ROUTES_H
+
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "str.h"
+
+enum gw_method {
+        GW_GET = 1 << 0,
+        GW_HEAD = 1 << 1,
+        GW_POST = 1 << 2,
+        GW_PUT = 1 << 3,
+        GW_PATCH = 1 << 4,
+        GW_DELETE = 1 << 5,
+        GW_OPTIONS = 1 << 6,
+};
+
+enum gw_auth {
+        GW_AUTH_NONE = 0, /* anyone */
+        GW_AUTH_SESSION,  /* a valid session cookie */
+        GW_AUTH_ROLE,     /* a valid session whose roles include route->role */
+};
+
+struct gw_req;
+struct gw_out;
+
+/* Special cases of a route. Every member may be NULL. */
+struct gw_hook {
+        /* Answers the call in the gateway itself (no NATS request). */
+        void (*local)(struct gw_req *req, struct gw_out *out);
+        /* Adjusts the decoded request message before it is packed and sent. */
+        void (*prepare)(struct gw_req *req, ProtobufCMessage *msg);
+        /* Renders a successful reply instead of the default JSON encoding; also called with
+         * resp == NULL on failure so it can clean up (e.g. clear a cookie). */
+        void (*respond)(struct gw_req *req, const ProtobufCMessage *resp, struct gw_out *out);
+};
+
+struct gw_route {
+        unsigned method;     /* one enum gw_method */
+        const char *pattern; /* "/api/articles/{id}" */
+        const char *subject; /* NULL when hook->local answers */
+        const ProtobufCMessageDescriptor *req_desc;
+        const ProtobufCMessageDescriptor *resp_desc;
+        enum gw_auth auth;
+        const char *role;        /* for GW_AUTH_ROLE */
+        int timeout_ms;          /* 0: the gateway's default */
+        unsigned success_status; /* 0: 200 */
+        const struct gw_hook *hook;
+};
+
+#define GW_MAX_PARAMS 8
+
+/* Path parameters bound by a match; views borrow the pattern and the path. */
+struct gw_params {
+        size_t n;
+        struct ej_str name[GW_MAX_PARAMS];
+        struct ej_str value[GW_MAX_PARAMS];
+};
+
+/* Hooks of the table's rows (handlers.c). */
+extern const struct gw_hook gw_hook_healthz;
+extern const struct gw_hook gw_hook_readyz;
+extern const struct gw_hook gw_hook_metrics;
+extern const struct gw_hook gw_hook_site;
+extern const struct gw_hook gw_hook_login;
+extern const struct gw_hook gw_hook_logout;
+
+/* The gateway's table and its length. */
+extern const struct gw_route gw_routes[];
+extern const size_t gw_routes_count;
+
+/* The enum gw_method bit for the method name, 0 when it is not one we know. */
+unsigned gw_method_bit(const char *method);
+
+/* Writes "GET, HEAD, POST" style text for the `methods` mask into out (NUL-terminated). */
+void gw_methods_text(unsigned methods, char *out, size_t out_size);
+
+/* True when `path` matches `pattern`; binds the {params} into `params` (may be NULL). */
+int gw_pattern_match(const char *pattern, const char *path, struct gw_params *params);
+
+/* The first row of `table` matching `method` (a enum gw_method bit) and `path`, or NULL. On
+ * NULL, *allowed (may be NULL) holds the methods of the rows whose pattern matched (0: no row
+ * matched the path at all, i.e. 404; otherwise 405). */
+const struct gw_route *gw_route_match(const struct gw_route *table, size_t n, unsigned method,
+                                      const char *path, struct gw_params *params,
+                                      unsigned *allowed);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * upstream.c: asynchronous NATS requests for suspended HTTP connections.
+ *
+ * One wildcard subscription on "<inbox>.*" receives every reply; request number `seq` uses the
+ * reply subject "<inbox>.<seq>". The pending table (a mutex-protected hash on seq, with the
+ * links inside struct gw_req, so sending allocates nothing here) maps a reply back to its
+ * request. Whoever unlinks a request from the table (reply callback, sweeper, failed publish)
+ * owns its completion and calls gw_upstream_done exactly once. The sweeper thread wakes every
+ * 10 ms, answers requests past their deadline with EJ_ERR_TIMEOUT, and fails everything at once
+ * with EJ_ERR_UNAVAILABLE while the bus is disconnected.
+ */
+#include "gateway.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ids.h"
+#include "log.h"
+
+#define PENDING_BUCKETS 1024u /* power of two */
+#define SWEEP_EVERY_MS  10
+#define REVOKED_SUBJECT "ej.bcast.session.revoked"
+
+struct gw_upstream {
+        struct gw *gw;
+        natsConnection *nc;
+        natsSubscription *replies;
+        natsSubscription *revoked;
+        char prefix[96];
+        pthread_mutex_t mu;
+        struct gw_req *buckets[PENDING_BUCKETS];
+        size_t count;
+        atomic_uint_fast64_t next_seq;
+        pthread_t sweeper;
+        bool sweeper_started;
+        atomic_bool stop;
+};
+
+static void table_insert(struct gw_upstream *up, struct gw_req *req)
+{
+        struct gw_req **head = &up->buckets[req->seq & (PENDING_BUCKETS - 1)];
+
+        req->pending_next = *head;
+        *head = req;
+        up->count++;
+}
+
+/* Unlinks and returns the request numbered `seq`, or NULL when nobody waits for it. */
+static struct gw_req *table_remove(struct gw_upstream *up, uint64_t seq)
+{
+        struct gw_req **link = &up->buckets[seq & (PENDING_BUCKETS - 1)];
+
+        for (; *link; link = &(*link)->pending_next) {
+                struct gw_req *req = *link;
+
+                if (req->seq == seq) {
+                        *link = req->pending_next;
+                        req->pending_next = NULL;
+                        up->count--;
+                        return req;
+                }
+        }
+        return NULL;
+}
+
+static void complete(struct gw_req *req, enum ej_status st, const char *msg)
+{
+        req->outcome = st;
+        ej_err_set(&req->outcome_err, st, NULL, "%s", msg);
+        gw_upstream_done(req);
+}
+
+void gw_upstream_send(struct gw_upstream *up, struct gw_req *req, const char *subject,
+                      const void *data, size_t n, int timeout_ms)
+{
+        natsMsg *msg = NULL;
+        natsStatus s;
+        char reply[128];
+        struct gw_req *mine;
+        uint64_t seq;
+
+        req->reply = NULL;
+        req->outcome = EJ_OK;
+        req->subject = subject;
+        if (atomic_load(&up->gw->stopping) || atomic_load(&up->stop)) {
+                complete(req, EJ_ERR_UNAVAILABLE, "the gateway is shutting down");
+                return;
+        }
+        if (!ej_bus_connected(up->gw->bus)) {
+                complete(req, EJ_ERR_UNAVAILABLE, "the message bus is not available");
+                return;
+        }
+        seq = atomic_fetch_add(&up->next_seq, 1) + 1;
+        req->seq = seq;
+        snprintf(reply, sizeof(reply), "%s.%" PRIu64, up->prefix, seq);
+        s = natsMsg_Create(&msg, subject, reply, data, (int)n);
+        if (s == NATS_OK)
+                s = natsMsgHeader_Set(msg, EJ_HDR_REQUEST_ID, req->rid);
+        if (s == NATS_OK && req->user_id)
+                s = natsMsgHeader_Set(msg, EJ_HDR_USER_ID, req->user_id);
+        /* An empty header value does not survive nats.c's header parser: absent means "". */
+        if (s == NATS_OK && req->user_id && req->roles && req->roles[0])
+                s = natsMsgHeader_Set(msg, EJ_HDR_ROLES, req->roles);
+        if (s != NATS_OK) {
+                natsMsg_Destroy(msg);
+                complete(req, EJ_ERR_INTERNAL, "could not build the bus message");
+                return;
+        }
+        /* In the table before the publish: the reply may beat natsConnection_PublishMsg's
+         * return. */
+        req->deadline_ms = ej_mono_ms() + timeout_ms;
+        pthread_mutex_lock(&up->mu);
+        table_insert(up, req);
+        pthread_mutex_unlock(&up->mu);
+
+        /* From here `req` may be completed and freed by another thread: touch it again only
+         * after taking it back from the table. */
+        s = natsConnection_PublishMsg(up->nc, msg);
+        natsMsg_Destroy(msg);
+        if (s == NATS_OK)
+                return;
+        pthread_mutex_lock(&up->mu);
+        mine = table_remove(up, seq);
+        pthread_mutex_unlock(&up->mu);
+        if (mine)
+                complete(mine, EJ_ERR_UNAVAILABLE, "the message bus is not available");
+}
+
+static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+        struct gw_upstream *up = closure;
+        const char *subj = natsMsg_GetSubject(msg);
+        const char *dot = subj ? strrchr(subj, '.') : NULL;
+        struct gw_req *req = NULL;
+        uint64_t seq;
+
+        (void)nc;
+        (void)sub;
+        if (dot == NULL) {
+                natsMsg_Destroy(msg);
+                return;
+        }
+        seq = strtoull(dot + 1, NULL, 10);
+        pthread_mutex_lock(&up->mu);
+        req = table_remove(up, seq);
+        pthread_mutex_unlock(&up->mu);
+        if (req == NULL) {
+                /* Too late: the sweeper already answered 504. */
+                natsMsg_Destroy(msg);
+                return;
+        }
+        req->reply = msg;
+        req->outcome = EJ_OK;
+        gw_upstream_done(req);
+}
+
+static void on_revoked(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+        struct gw_upstream *up = closure;
+        char hash[EJ_SHA256_HEX_LEN];
+        int n = natsMsg_GetDataLength(msg);
+
+        (void)nc;
+        (void)sub;
+        if (n == EJ_SHA256_HEX_LEN - 1) {
+                memcpy(hash, natsMsg_GetData(msg), (size_t)n);
+                hash[n] = '\0';
+                gw_sessions_evict(up->gw->sessions, hash);
+        }
+        natsMsg_Destroy(msg);
+}
+
+/* Unlinks every request matching (all, or past `now`) into a list. Caller holds mu. */
+static struct gw_req *take_expired(struct gw_upstream *up, long long now, bool all)
+{
+        struct gw_req *out = NULL;
+
+        if (up->count == 0)
+                return NULL;
+        for (size_t b = 0; b < PENDING_BUCKETS; b++) {
+                struct gw_req **link = &up->buckets[b];
+
+                while (*link) {
+                        struct gw_req *req = *link;
+
+                        if (all || req->deadline_ms <= now) {
+                                *link = req->pending_next;
+                                req->pending_next = out;
+                                out = req;
+                                up->count--;
+                        } else {
+                                link = &req->pending_next;
+                        }
+                }
+        }
+        return out;
+}
+
+static void complete_list(struct gw_req *list, enum ej_status st, const char *msg)
+{
+        while (list) {
+                struct gw_req *next = list->pending_next;
+
+                list->pending_next = NULL;
+                complete(list, st, msg);
+                list = next;
+        }
+}
+
+static void *sweeper_main(void *arg)
+{
+        struct gw_upstream *up = arg;
+        const struct timespec tick = {0, SWEEP_EVERY_MS * 1000000L};
+
+        while (!atomic_load(&up->stop)) {
+                struct gw_req *late;
+                struct gw_req *cut = NULL;
+                bool connected;
+
+                nanosleep(&tick, NULL);
+                connected = ej_bus_connected(up->gw->bus);
+                pthread_mutex_lock(&up->mu);
+                if (!connected)
+                        cut = take_expired(up, 0, true);
+                late = take_expired(up, ej_mono_ms(), false);
+                pthread_mutex_unlock(&up->mu);
+                complete_list(cut, EJ_ERR_UNAVAILABLE, "the message bus is not available");
+                complete_list(late, EJ_ERR_TIMEOUT, "timeout");
+        }
+        return NULL;
+}
+
+enum ej_status gw_upstream_create(struct gw_upstream **out, struct gw *gw, struct ej_err *err)
+{
+        struct gw_upstream *up = xcalloc(1, sizeof(*up));
+        natsInbox *inbox = NULL;
+        char subj[128];
+        natsStatus s;
+        enum ej_status st = EJ_OK;
+
+        up->gw = gw;
+        up->nc = ej_bus_conn(gw->bus);
+        pthread_mutex_init(&up->mu, NULL);
+        atomic_init(&up->next_seq, 0);
+        atomic_init(&up->stop, false);
+
+        s = natsInbox_Create(&inbox);
+        if (s != NATS_OK) {
+                st = ej_err_set(err, EJ_ERR_INTERNAL, NULL, "cannot create a reply inbox: %s",
+                                natsStatus_GetText(s));
+                goto out_fail;
+        }
+        snprintf(up->prefix, sizeof(up->prefix), "%s", (const char *)inbox);
+        natsInbox_Destroy(inbox);
+        snprintf(subj, sizeof(subj), "%s.*", up->prefix);
+        s = natsConnection_Subscribe(&up->replies, up->nc, subj, on_reply, up);
+        if (s == NATS_OK)
+                s = natsSubscription_SetPendingLimits(up->replies, -1, -1);
+        if (s == NATS_OK)
+                s = natsConnection_Subscribe(&up->revoked, up->nc, REVOKED_SUBJECT, on_revoked, up);
+        if (s == NATS_OK)
+                s = natsConnection_Flush(up->nc);
+        if (s != NATS_OK) {
+                st = ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot subscribe for replies: %s",
+                                natsStatus_GetText(s));
+                goto out_fail;
+        }
+        if (pthread_create(&up->sweeper, NULL, sweeper_main, up) != 0) {
+                st = ej_err_set(err, EJ_ERR_INTERNAL, NULL, "cannot start the deadline sweeper");
+                goto out_fail;
+        }
+        up->sweeper_started = true;
+        *out = up;
+        return EJ_OK;
+
+out_fail:
+        gw_upstream_destroy(up);
+        return st;
+}
+
+size_t gw_upstream_pending(struct gw_upstream *up)
+{
+        size_t n;
+
+        pthread_mutex_lock(&up->mu);
+        n = up->count;
+        pthread_mutex_unlock(&up->mu);
+        return n;
+}
+
+void gw_upstream_fail_all(struct gw_upstream *up, const char *why)
+{
+        struct gw_req *all;
+
+        pthread_mutex_lock(&up->mu);
+        all = take_expired(up, 0, true);
+        pthread_mutex_unlock(&up->mu);
+        complete_list(all, EJ_ERR_UNAVAILABLE, why);
+}
+
+void gw_upstream_destroy(struct gw_upstream *up)
+{
+        if (up == NULL)
+                return;
+        atomic_store(&up->stop, true);
+        if (up->sweeper_started)
+                pthread_join(up->sweeper, NULL);
+        if (up->replies) {
+                natsSubscription_Unsubscribe(up->replies);
+                natsSubscription_Destroy(up->replies);
+        }
+        if (up->revoked) {
+                natsSubscription_Unsubscribe(up->revoked);
+                natsSubscription_Destroy(up->revoked);
+        }
+        gw_upstream_fail_all(up, "the gateway is shutting down");
+        pthread_mutex_destroy(&up->mu);
+        free(up);
+}
