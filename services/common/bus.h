@@ -26,11 +26,11 @@
 #include "status.h"
 
 #define EJ_HDR_REQUEST_ID "Ej-Request-Id"
-#define EJ_HDR_USER_ID "Ej-User-Id"
-#define EJ_HDR_ROLES "Ej-Roles"
-#define EJ_HDR_STATUS "Ej-Status"
-#define EJ_HDR_ERROR "Ej-Error"
-#define EJ_HDR_FIELD "Ej-Field"
+#define EJ_HDR_USER_ID    "Ej-User-Id"
+#define EJ_HDR_ROLES      "Ej-Roles"
+#define EJ_HDR_STATUS     "Ej-Status"
+#define EJ_HDR_ERROR      "Ej-Error"
+#define EJ_HDR_FIELD      "Ej-Field"
 
 struct ej_bus;
 
@@ -62,14 +62,19 @@ enum ej_status ej_bus_reply_status(natsMsg *reply, struct ej_err *err);
 /* Service-to-service request: packs `req`, sends it to `subject` with `request_id` (may be
  * NULL), waits up to `timeout_ms`, and unpacks the reply as `resp_desc` into `arena`. Blocks
  * the calling thread: for services' worker threads, never for the gateway. */
-enum ej_status ej_bus_request(struct ej_bus *bus, const char *subject,
-                              const ProtobufCMessage *req, const char *request_id,
-                              const ProtobufCMessageDescriptor *resp_desc, struct ej_arena *arena,
-                              int timeout_ms, ProtobufCMessage **resp, struct ej_err *err);
+enum ej_status ej_bus_request(struct ej_bus *bus, const char *subject, const ProtobufCMessage *req,
+                              const char *request_id, const ProtobufCMessageDescriptor *resp_desc,
+                              struct ej_arena *arena, int timeout_ms, ProtobufCMessage **resp,
+                              struct ej_err *err);
 
 /* Sends a reply to `request` with the status headers and, on EJ_OK, `resp` packed as data
  * (`resp` may be NULL for an empty body). */
 enum ej_status ej_bus_respond(struct ej_bus *bus, natsMsg *request, enum ej_status st,
                               const struct ej_err *detail, const ProtobufCMessage *resp);
+
+/* Publishes `len` bytes of `data` on `subject` as a core NATS message (fire and forget: no
+ * reply, no persistence; durable events go through events.h). The data is copied. */
+enum ej_status ej_bus_publish(struct ej_bus *bus, const char *subject, const void *data, size_t len,
+                              struct ej_err *err);
 
 #endif
