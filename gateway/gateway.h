@@ -216,7 +216,8 @@ void gw_out_error(struct gw_out *out, struct gw_req *req, enum ej_status st, con
 /* The comma-joined `roles`, in `arena`. */
 const char *gw_join_roles(struct ej_arena *arena, size_t n, char *const *roles);
 
-/* The Set-Cookie value for `token` living `max_age_s` seconds (token NULL: clear it). */
+/* The Set-Cookie value for `token` living `max_age_s` seconds (negative: no Max-Age, the
+ * browser keeps it for its session; token NULL: clear the cookie). */
 const char *gw_session_cookie(struct gw_req *req, const char *token, long long max_age_s);
 
 #endif

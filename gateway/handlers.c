@@ -54,7 +54,9 @@ static void login_respond(struct gw_req *req, const ProtobufCMessage *resp, stru
         out->skip = skip;
         if (lr->session_token == NULL || lr->session_token[0] == '\0')
                 return;
-        ttl_s = (lr->expires_at_ms - ej_now_ms()) / 1000;
+        ttl_s = lr->expires_at_ms > 0 ? (lr->expires_at_ms - ej_now_ms()) / 1000 : -1;
+        if (lr->expires_at_ms > 0 && ttl_s < 0)
+                ttl_s = 0;
         out->set_cookie = gw_session_cookie(req, lr->session_token, ttl_s);
         if (lr->user && lr->user->id) {
                 ej_sha256_hex(lr->session_token, strlen(lr->session_token), hash);

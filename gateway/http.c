@@ -129,8 +129,10 @@ const char *gw_session_cookie(struct gw_req *req, const char *token, long long m
 {
         const struct gw_config *cfg = req->gw->cfg;
 
-        if (max_age_s < 0)
-                max_age_s = 0;
+        if (token && max_age_s < 0) /* no known expiry: a browser-session cookie */
+                return ej_arena_printf(req->arena, "%s=%s; HttpOnly; SameSite=Lax; Path=/%s",
+                                       cfg->cookie_name, token,
+                                       cfg->cookie_secure ? "; Secure" : "");
         return ej_arena_printf(req->arena, "%s=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%lld%s",
                                cfg->cookie_name, token ? token : "", token ? max_age_s : 0,
                                cfg->cookie_secure ? "; Secure" : "");
@@ -428,7 +430,12 @@ static bool take_principal(struct gw_req *req)
                                          (const uint8_t *)natsMsg_GetData(req->reply));
         natsMsg_Destroy(req->reply);
         req->reply = NULL;
-        if (p == NULL || p->user_id == NULL || p->user_id[0] == '\0') {
+        if (p == NULL) {
+                req->outcome = ej_err_set(&req->outcome_err, EJ_ERR_INTERNAL, NULL,
+                                          "the users service sent a bad principal");
+                return false;
+        }
+        if (p->user_id == NULL || p->user_id[0] == '\0') {
                 req->outcome =
                     ej_err_set(&req->outcome_err, EJ_ERR_UNAUTHENTICATED, NULL, "sign in first");
                 return false;

@@ -21,7 +21,7 @@ struct entry {
         char hash[EJ_SHA256_HEX_LEN];
         char *user_id;
         char *roles;
-        long long expires_at_ms; /* realtime: the session's expiry */
+        long long expires_at_ms; /* realtime: the session's expiry, 0 when unknown */
         long long fresh_until;   /* monotonic: the cache's own limit */
 };
 
@@ -109,7 +109,8 @@ bool gw_sessions_get(struct gw_sessions *s, const char *hash, struct ej_arena *a
                 return false;
         pthread_mutex_lock(&s->mu);
         e = entry_find(s, hash);
-        if (e && (e->fresh_until <= ej_mono_ms() || e->expires_at_ms <= ej_now_ms())) {
+        if (e && (e->fresh_until <= ej_mono_ms() ||
+                  (e->expires_at_ms > 0 && e->expires_at_ms <= ej_now_ms()))) {
                 entry_drop(s, e);
                 e = NULL;
         }
