@@ -313,7 +313,7 @@ function renderLogin(ctx) {
     submitLabel: 'Log in',
     busyLabel: 'Logging in…',
     fields: [
-      { name: 'email', label: 'Email', type: 'email', autocomplete: 'username' },
+      { name: 'email', label: 'Email', type: 'email', autocomplete: 'username', maxLength: 254 },
       { name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password' },
     ],
     onSubmit: async (values) => {
@@ -336,7 +336,7 @@ function renderRegister(ctx) {
     busyLabel: 'Creating account…',
     fields: [
       { name: 'name', label: 'Name', type: 'text', autocomplete: 'name', maxLength: 200 },
-      { name: 'email', label: 'Email', type: 'email', autocomplete: 'email' },
+      { name: 'email', label: 'Email', type: 'email', autocomplete: 'email', maxLength: 254 },
       {
         name: 'password', label: 'Password', type: 'password', autocomplete: 'new-password',
         minLength: 8, hint: 'At least 8 characters. A few unrelated words make a strong password.',

@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1
+#
+# The EasyJournal gateway: the HTTP entry (JSON API, browser app, /healthz, /readyz, /metrics).
+#
+#   docker build -f deploy/images/gateway.Dockerfile -t easyjournal/gateway:dev .
+#
+# Build context: the repository root (see .dockerignore). Same two stages as
+# service.Dockerfile: "build" runs make build/bin/ej-gateway with the -dev packages, "runtime"
+# holds the shared libraries, the stripped binary, the browser app (gateway/web) and curl for the
+# HEALTHCHECK. Exec form throughout: nothing needs a shell at run time.
+#
+# Settings come from the environment (see README.md): EJ_HTTP_ADDR, EJ_NATS_URL, EJ_WEB_ROOT,
+# EJ_SITE_NAME, EJ_REQUEST_TIMEOUT_MS, EJ_BODY_LIMIT, EJ_HTTP_THREADS, EJ_SESSION_CACHE_MS,
+# EJ_COOKIE_SECURE. The gateway holds no state: run as many replicas as the load needs.
+
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+
+FROM ${DEBIAN_IMAGE} AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev \
+        libmicrohttpd-dev libnats-dev libpq-dev libsodium-dev libjansson-dev \
+        libcurl4-openssl-dev libmagic-dev libcmark-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Makefile ./
+COPY tools/ tools/
+COPY proto/ proto/
+COPY services/common/ services/common/
+COPY gateway/ gateway/
+RUN make -j"$(nproc)" build/bin/ej-gateway \
+ && install -D -m 0755 -s build/bin/ej-gateway /out/ej-gateway
+
+FROM ${DEBIAN_IMAGE} AS runtime
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        ca-certificates curl \
+        libmicrohttpd12 libnats3.4 libprotobuf-c1 libpq5 libsodium23 libjansson4 \
+        libcurl4 libmagic1 libcmark0.30.2 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 ej \
+ && useradd --system --uid 10001 --gid ej --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin ej
+COPY --from=build /out/ej-gateway /usr/local/bin/ej-gateway
+# Read-only, owned by root: the gateway only reads its web root.
+COPY gateway/web/ /srv/easyjournal/web/
+LABEL org.opencontainers.image.title="easyjournal-gateway" \
+      org.opencontainers.image.description="EasyJournal HTTP gateway and browser app" \
+      org.opencontainers.image.base.name="debian:bookworm-slim"
+ENV EJ_HTTP_ADDR=0.0.0.0:8080 \
+    EJ_NATS_URL=nats://nats:4222 \
+    EJ_WEB_ROOT=/srv/easyjournal/web \
+    EJ_LOG_LEVEL=info
+USER 10001:10001
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["curl", "-fsS", "--max-time", "2", "-o", "/dev/null", "http://127.0.0.1:8080/healthz"]
+ENTRYPOINT ["/usr/local/bin/ej-gateway"]
