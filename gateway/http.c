@@ -661,6 +661,23 @@ static enum MHD_Result take_body(struct gw_req *req, const char *data, size_t *s
         return MHD_YES;
 }
 
+/*
+ * An oversized Content-Length is known on the first call. Answering then (the one exception to
+ * "never on the first call") makes MHD close the connection unread, and a client still writing
+ * its body gets EPIPE/ECONNRESET instead of the 413. So the 413 goes out at once only when the
+ * client waits for "100 Continue" (it has sent nothing yet) or the body is absurdly large;
+ * otherwise the body is read and dropped unbuffered and the 413 follows on the final call.
+ */
+static bool refuse_at_once(struct gw *gw, struct MHD_Connection *conn, unsigned long long len)
+{
+        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+        unsigned long long drain_max = 8ull * gw->cfg->body_limit;
+
+        if (drain_max < 64ull << 20)
+                drain_max = 64ull << 20;
+        return (expect && strcasecmp(expect, "100-continue") == 0) || len > drain_max;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -679,12 +696,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (cl) {
                         unsigned long long len = strtoull(cl, NULL, 10);
 
-                        /* Refused before reading a byte of it: here, and only here, a response
-                         * goes out on the first call (MHD then closes the connection). */
                         if (len > gw->cfg->body_limit) {
                                 req->too_large = true;
-                                return send_error(req, EJ_ERR_TOO_LARGE,
-                                                  "the request body is too large", NULL);
+                                if (refuse_at_once(gw, conn, len))
+                                        return send_error(req, EJ_ERR_TOO_LARGE,
+                                                          "the request body is too large", NULL);
+                                return MHD_YES;
                         }
                         if (len > 0)
                                 ej_buf_reserve(&req->body, (size_t)len);
