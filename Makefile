@@ -83,7 +83,7 @@ $(BUILD)/gen/%_schema.c: tools/embed-sql.sh $$(wildcard services/$$*/schema/*.sq
 	@mkdir -p $(dir $@)
 	tools/embed-sql.sh $* services/$*/schema > $@
 
-$(BUILD)/bin/ej-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard services/$$*/*.c)) \
+$(BUILD)/bin/ej-%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard services/$$*/*.c)))) \
                    $(BUILD)/gen/%_schema.o $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
