@@ -1,0 +1,467 @@
+#include "service.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "events.h"
+#include "health.h"
+#include "ids.h"
+#include "log.h"
+#include "metrics.h"
+
+#define SVC_CONNECT_WAIT_MS 10000 /* NATS and PostgreSQL may still be starting */
+#define SVC_POLL_MS         250   /* how soon a worker notices the stop flag */
+#define SVC_DRAIN_MS        5000  /* longest a worker keeps serving after the stop signal */
+#define SVC_BUS_CLOSE_MS    2000
+#define SVC_ARENA_BLOCK     16384
+
+struct svc_settings {
+        const char *nats_url;
+        const char *db_url;
+        const char *admin_addr;
+        long workers;
+        long relay_poll_ms;
+        long relay_hold_ms;
+        bool send_asap;
+};
+
+struct svc_runtime;
+
+struct svc_worker {
+        struct svc_runtime *rt;
+        int index;
+        pthread_t thread;
+        bool running;
+        natsSubscription *sub;
+        struct ej_db *db;
+        struct ej_arena *arena;
+        /* Metric series looked up once, then updated without locks: [op][status], where op
+         * n_ops stands for unknown verbs. */
+        struct ej_counter **counters;
+        struct ej_histogram **durations;
+};
+
+struct svc_runtime {
+        const struct ej_service_def *def;
+        struct svc_settings cfg;
+        struct ej_bus *bus;
+        struct ej_metrics *metrics;
+        struct ej_health *health;
+        struct ej_relay *relay;
+        struct svc_worker *workers;
+        atomic_int stopping;
+};
+
+int ej_call_has_role(const struct ej_call *call, const char *role)
+{
+        const char *p = call->roles;
+        size_t want = strlen(role);
+
+        if (p == NULL || want == 0)
+                return 0;
+        while (*p) {
+                const char *end = strchr(p, ',');
+                size_t n = end ? (size_t)(end - p) : strlen(p);
+                const char *q = p;
+
+                /* Tolerate spaces around the names ("author, editor"). */
+                while (n > 0 && *q == ' ') {
+                        q++;
+                        n--;
+                }
+                while (n > 0 && q[n - 1] == ' ')
+                        n--;
+                if (n == want && memcmp(q, role, n) == 0)
+                        return 1;
+                if (end == NULL)
+                        break;
+                p = end + 1;
+        }
+        return 0;
+}
+
+static enum ej_status load_settings(struct svc_settings *s, struct ej_err *err)
+{
+        enum ej_status st;
+
+        s->nats_url = ej_env_str("EJ_NATS_URL", "nats://127.0.0.1:4222");
+        s->db_url = ej_env_str("EJ_DB_URL", NULL);
+        s->admin_addr = ej_env_str("EJ_ADMIN_ADDR", "127.0.0.1:0");
+        if (s->db_url == NULL)
+                return ej_err_set(err, EJ_ERR_INVALID, "EJ_DB_URL",
+                                  "EJ_DB_URL is not set (a libpq connection string)");
+        st = ej_env_long("EJ_WORKERS", 2, 1, 64, &s->workers, err);
+        if (st == EJ_OK)
+                st = ej_env_long("EJ_RELAY_POLL_MS", 1000, 10, 600000, &s->relay_poll_ms, err);
+        if (st == EJ_OK)
+                st = ej_env_long("EJ_RELAY_HOLD_MS", 0, 0, 3600000, &s->relay_hold_ms, err);
+        if (st == EJ_OK)
+                st = ej_env_bool("EJ_NATS_SEND_ASAP", false, &s->send_asap, err);
+        return st;
+}
+
+/* True when `addr` ("host:port") names a port other than 0. */
+static bool admin_wanted(const char *addr)
+{
+        const char *colon = strrchr(addr, ':');
+        const char *port = colon ? colon + 1 : addr;
+
+        return port[0] != '\0' && strcmp(port, "0") != 0;
+}
+
+static bool ready(void *ud)
+{
+        struct svc_runtime *rt = ud;
+
+        return !atomic_load(&rt->stopping) && ej_bus_connected(rt->bus);
+}
+
+static const struct ej_op *find_op(const struct ej_service_def *def, const char *verb,
+                                   size_t *index)
+{
+        for (size_t i = 0; i < def->n_ops; i++) {
+                if (strcmp(def->ops[i].verb, verb) == 0) {
+                        *index = i;
+                        return &def->ops[i];
+                }
+        }
+        *index = def->n_ops;
+        return NULL;
+}
+
+static const char *header(natsMsg *msg, const char *key, const char *def)
+{
+        const char *v = NULL;
+
+        if (natsMsgHeader_Get(msg, key, &v) != NATS_OK || v == NULL)
+                return def;
+        return v;
+}
+
+static double mono_seconds(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void count(struct svc_worker *w, size_t op_index, const char *verb, enum ej_status st,
+                  double seconds)
+{
+        const struct ej_service_def *def = w->rt->def;
+        size_t slot = op_index * EJ_STATUS_COUNT + (size_t)st;
+        const char *op_label = op_index < def->n_ops ? verb : "unknown";
+        char labels[160];
+
+        if ((unsigned)st >= EJ_STATUS_COUNT)
+                return;
+        if (w->counters[slot] == NULL) {
+                if (snprintf(labels, sizeof(labels), "op=\"%s\",status=\"%s\"", op_label,
+                             ej_status_name(st)) >= (int)sizeof(labels))
+                        return;
+                w->counters[slot] =
+                    ej_metrics_counter(w->rt->metrics, "ej_requests_total",
+                                       "Requests handled, by operation and status.", labels);
+        }
+        ej_counter_add(w->counters[slot], 1);
+        if (w->durations[op_index] == NULL) {
+                if (snprintf(labels, sizeof(labels), "op=\"%s\"", op_label) >= (int)sizeof(labels))
+                        return;
+                w->durations[op_index] = ej_metrics_histogram(
+                    w->rt->metrics, "ej_request_duration_seconds",
+                    "Time from receiving a request to sending its reply.", labels);
+        }
+        ej_histogram_observe(w->durations[op_index], seconds);
+}
+
+static void log_result(const char *rid, const char *verb, enum ej_status st,
+                       const struct ej_err *err, double ms)
+{
+        enum ej_log_level lvl;
+
+        if (st == EJ_OK) {
+                if (ej_log_enabled(EJ_LOG_DEBUG))
+                        ej_debug(rid, "%s ok %.2f ms", verb, ms);
+                return;
+        }
+        /* Failures the caller caused are routine; ours are not. */
+        if (st == EJ_ERR_INTERNAL)
+                lvl = EJ_LOG_ERROR;
+        else if (st == EJ_ERR_UNAVAILABLE || st == EJ_ERR_TIMEOUT)
+                lvl = EJ_LOG_WARN;
+        else
+                lvl = EJ_LOG_INFO;
+        ej_log(lvl, rid, "%s %s %.2f ms: %s%s%s", verb, ej_status_name(st), ms, err->msg,
+               err->field[0] ? " field=" : "", err->field);
+}
+
+/* Handles one request: everything it allocates lives in the worker's arena. */
+static void handle(struct svc_worker *w, natsMsg *msg)
+{
+        const struct ej_service_def *def = w->rt->def;
+        const char *subject = natsMsg_GetSubject(msg);
+        const char *verb = strrchr(subject, '.');
+        const struct ej_op *op;
+        size_t op_index;
+        struct ej_call call;
+        struct ej_err err;
+        ProtobufCAllocator alloc;
+        ProtobufCMessage *req = NULL;
+        ProtobufCMessage *resp = NULL;
+        double t0 = mono_seconds();
+        double secs;
+        enum ej_status st;
+
+        verb = verb ? verb + 1 : subject;
+        ej_arena_reset(w->arena);
+        ej_err_clear(&err);
+        alloc = ej_arena_pb_allocator(w->arena);
+        call.arena = w->arena;
+        call.db = w->db;
+        call.bus = w->rt->bus;
+        call.svc = def->svc;
+        call.request_id = header(msg, EJ_HDR_REQUEST_ID, "");
+        call.user_id = header(msg, EJ_HDR_USER_ID, "");
+        call.roles = header(msg, EJ_HDR_ROLES, "");
+        if (call.request_id[0] == '\0') {
+                char *rid = ej_arena_alloc(w->arena, EJ_UUID_LEN);
+
+                ej_uuid(rid);
+                call.request_id = rid;
+        }
+
+        op = find_op(def, verb, &op_index);
+        if (op == NULL) {
+                st = ej_err_set(&err, EJ_ERR_NOT_FOUND, NULL, "unknown operation %s.%s", def->name,
+                                verb);
+                goto reply;
+        }
+        req = protobuf_c_message_unpack(op->req, &alloc, (size_t)natsMsg_GetDataLength(msg),
+                                        (const uint8_t *)natsMsg_GetData(msg));
+        if (req == NULL) {
+                st = ej_err_set(&err, EJ_ERR_INVALID, NULL, "the request is not a valid %s",
+                                op->req->name);
+                goto reply;
+        }
+        resp = ej_arena_alloc(w->arena, op->resp->sizeof_message);
+        op->resp->message_init(resp);
+        st = op->fn(&call, req, resp, &err);
+        if (st != EJ_OK) {
+                if (err.msg[0] == '\0')
+                        ej_err_set(&err, st, err.field, "%s", ej_status_name(st));
+                /* A handler must not leave a transaction open; make sure of it. */
+                ej_db_rollback(w->db);
+        }
+reply:
+        if (ej_bus_respond(w->rt->bus, msg, st, &err, st == EJ_OK ? resp : NULL) != EJ_OK)
+                ej_warn(call.request_id, "%s: the reply could not be sent", verb);
+        secs = mono_seconds() - t0;
+        count(w, op_index, verb, st, secs);
+        log_result(call.request_id, verb, st, &err, secs * 1000.0);
+}
+
+static void *worker_main(void *arg)
+{
+        struct svc_worker *w = arg;
+        long long stop_deadline = 0;
+        const struct timespec idle = {0, SVC_POLL_MS * 1000000L};
+
+        for (;;) {
+                natsMsg *msg = NULL;
+                natsStatus s = natsSubscription_NextMsg(&msg, w->sub, SVC_POLL_MS);
+
+                if (s == NATS_OK) {
+                        handle(w, msg);
+                        natsMsg_Destroy(msg);
+                } else if (s == NATS_SLOW_CONSUMER) {
+                        ej_warn(NULL, "worker %d fell behind; NATS dropped messages", w->index);
+                }
+                if (atomic_load(&w->rt->stopping)) {
+                        /* Serve what is already queued for us, then leave: an idle poll, a
+                         * finished drain or the deadline ends it. */
+                        if (stop_deadline == 0)
+                                stop_deadline = ej_mono_ms() + SVC_DRAIN_MS;
+                        if ((s != NATS_OK && s != NATS_SLOW_CONSUMER) ||
+                            ej_mono_ms() >= stop_deadline)
+                                break;
+                } else if (s == NATS_CONNECTION_CLOSED || s == NATS_INVALID_SUBSCRIPTION) {
+                        ej_error(NULL, "worker %d lost its subscription: %s", w->index,
+                                 natsStatus_GetText(s));
+                        nanosleep(&idle, NULL);
+                }
+        }
+        return NULL;
+}
+
+static void worker_free(struct svc_worker *w)
+{
+        natsSubscription_Destroy(w->sub);
+        ej_db_destroy(w->db);
+        ej_arena_destroy(w->arena);
+        free(w->counters);
+        free(w->durations);
+}
+
+/* Creates worker `i`'s connection, arena and subscription (not its thread). Worker 0 takes
+ * `first_db`, the connection that ran the migrations. */
+static enum ej_status worker_prepare(struct svc_runtime *rt, int i, struct ej_db **first_db,
+                                     struct ej_err *err)
+{
+        struct svc_worker *w = &rt->workers[i];
+        const struct ej_service_def *def = rt->def;
+        char subject[128];
+        enum ej_status st = EJ_OK;
+        natsStatus s;
+
+        w->rt = rt;
+        w->index = i;
+        w->arena = ej_arena_create(SVC_ARENA_BLOCK);
+        w->counters = xcalloc((def->n_ops + 1) * EJ_STATUS_COUNT, sizeof(*w->counters));
+        w->durations = xcalloc(def->n_ops + 1, sizeof(*w->durations));
+        if (i == 0 && *first_db) {
+                w->db = *first_db;
+                *first_db = NULL;
+        } else {
+                st = ej_db_connect(&w->db, rt->cfg.db_url, def->name, SVC_CONNECT_WAIT_MS, err);
+                if (st != EJ_OK)
+                        return st;
+        }
+        if (snprintf(subject, sizeof(subject), "ej.%s.>", def->name) >= (int)sizeof(subject))
+                return ej_err_set(err, EJ_ERR_INVALID, NULL, "service name %s is too long",
+                                  def->name);
+        s = natsConnection_QueueSubscribeSync(&w->sub, ej_bus_conn(rt->bus), subject, def->name);
+        if (s != NATS_OK)
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot subscribe to %s: %s",
+                                  subject, natsStatus_GetText(s));
+        return EJ_OK;
+}
+
+/* Waits for SIGTERM or SIGINT (blocked in every thread, so only this wait sees them). */
+static int wait_for_stop(const sigset_t *set)
+{
+        int sig = 0;
+
+        while (sigwait(set, &sig) != 0)
+                ;
+        return sig;
+}
+
+static void stop_workers(struct svc_runtime *rt)
+{
+        atomic_store(&rt->stopping, 1);
+        /* Drain: the server stops routing to us, what is already queued is still served. */
+        for (long i = 0; i < rt->cfg.workers; i++)
+                if (rt->workers[i].sub)
+                        (void)natsSubscription_Drain(rt->workers[i].sub);
+        for (long i = 0; i < rt->cfg.workers; i++)
+                if (rt->workers[i].running)
+                        pthread_join(rt->workers[i].thread, NULL);
+}
+
+enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *err)
+{
+        struct svc_runtime rt;
+        struct ej_bus_options bopt;
+        struct ej_db *first_db = NULL;
+        struct ej_relay_config rcfg;
+        char conn_name[64];
+        sigset_t stop_set;
+        enum ej_status st;
+        int sig;
+
+        memset(&rt, 0, sizeof(rt));
+        rt.def = def;
+        atomic_init(&rt.stopping, 0);
+        st = load_settings(&rt.cfg, err);
+        if (st != EJ_OK)
+                return st;
+
+        /* Block the stop signals before any thread exists (ours, nats.c's, libpq's), so every
+         * thread inherits the mask and only sigwait below receives them. */
+        sigemptyset(&stop_set);
+        sigaddset(&stop_set, SIGTERM);
+        sigaddset(&stop_set, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        rt.metrics = ej_metrics_create();
+        snprintf(conn_name, sizeof(conn_name), "ej-%s", def->name);
+        bopt.url = rt.cfg.nats_url;
+        bopt.name = conn_name;
+        bopt.connect_wait_ms = SVC_CONNECT_WAIT_MS;
+        bopt.send_asap = rt.cfg.send_asap;
+        st = ej_bus_connect(&rt.bus, &bopt, err);
+        if (st != EJ_OK)
+                goto out;
+
+        st = ej_db_connect(&first_db, rt.cfg.db_url, def->name, SVC_CONNECT_WAIT_MS, err);
+        if (st == EJ_OK)
+                st = ej_db_migrate(first_db, def->migrations, def->n_migrations, err);
+        if (st != EJ_OK)
+                goto out;
+        st = ej_events_ensure_stream(ej_bus_conn(rt.bus), err);
+        if (st != EJ_OK)
+                goto out;
+        memset(&rcfg, 0, sizeof(rcfg));
+        rcfg.conninfo = rt.cfg.db_url;
+        rcfg.schema = def->name;
+        rcfg.nc = ej_bus_conn(rt.bus);
+        rcfg.poll_ms = (int)rt.cfg.relay_poll_ms;
+        rcfg.hold_ms = (int)rt.cfg.relay_hold_ms;
+        st = ej_relay_start(&rt.relay, &rcfg, err);
+        if (st != EJ_OK)
+                goto out;
+
+        rt.workers = xcalloc((size_t)rt.cfg.workers, sizeof(*rt.workers));
+        for (long i = 0; i < rt.cfg.workers && st == EJ_OK; i++)
+                st = worker_prepare(&rt, (int)i, &first_db, err);
+        /* Make sure the server knows our subscriptions before we report ready. */
+        if (st == EJ_OK && natsConnection_FlushTimeout(ej_bus_conn(rt.bus), 2000) != NATS_OK)
+                st = ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL,
+                                "NATS did not confirm the "
+                                "subscriptions");
+        if (st != EJ_OK)
+                goto out;
+        for (long i = 0; i < rt.cfg.workers; i++) {
+                if (pthread_create(&rt.workers[i].thread, NULL, worker_main, &rt.workers[i]) != 0) {
+                        st = ej_err_set(err, EJ_ERR_INTERNAL, NULL,
+                                        "cannot start worker thread %ld", i);
+                        goto out;
+                }
+                rt.workers[i].running = true;
+        }
+        if (admin_wanted(rt.cfg.admin_addr)) {
+                st = ej_health_start(&rt.health, rt.cfg.admin_addr, rt.metrics, ready, &rt, err);
+                if (st != EJ_OK)
+                        goto out;
+                ej_info(NULL, "admin endpoint on port %d", ej_health_port(rt.health));
+        }
+        ej_info(NULL, "ready: %ld workers on ej.%s.> (queue %s)", rt.cfg.workers, def->name,
+                def->name);
+
+        sig = wait_for_stop(&stop_set);
+        ej_info(NULL, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+out:
+        if (rt.workers)
+                stop_workers(&rt);
+        ej_health_stop(rt.health);
+        ej_relay_stop(rt.relay);
+        if (rt.workers)
+                for (long i = 0; i < rt.cfg.workers; i++)
+                        worker_free(&rt.workers[i]);
+        free(rt.workers);
+        ej_db_destroy(first_db);
+        ej_bus_destroy(rt.bus, SVC_BUS_CLOSE_MS);
+        ej_metrics_destroy(rt.metrics);
+        if (st == EJ_OK)
+                ej_info(NULL, "stopped");
+        return st;
+}
