@@ -20,7 +20,8 @@
 #define EVENTS_NS_PER_MS       1000000LL
 #define EVENTS_MAX_AGE_MS      (30LL * 24 * 3600 * 1000) /* a month of history to replay */
 #define EVENTS_DUP_WINDOW_MS   (2LL * 60 * 1000)         /* republishing within it is dropped */
-#define RELAY_BATCH            100
+#define EVENTS_MAX_ENVELOPE    (512 * 1024) /* well under NATS's 1 MiB default max payload */
+#define RELAY_BATCH            100          /* the LIMIT of sql_outbox_claim */
 #define RELAY_PUBLISH_WAIT_MS  2000
 #define RELAY_DRAIN_MS         1000
 #define CONSUMER_BATCH         16
@@ -100,6 +101,13 @@ enum ej_status ej_outbox_add(struct ej_db *db, const char *subject, const char *
         ev.payload.data = body;
         ev.payload.len = body_n;
         packed_n = ej__common__event__get_packed_size(&ev);
+        /* A row NATS would refuse would stop its outbox for good: refuse it here instead. */
+        if (packed_n > EVENTS_MAX_ENVELOPE) {
+                st = ej_err_set(err, EJ_ERR_TOO_LARGE, NULL,
+                                "outbox: event of %zu bytes is over the %d byte limit", packed_n,
+                                EVENTS_MAX_ENVELOPE);
+                goto out;
+        }
         packed = xmalloc(packed_n ? packed_n : 1);
         ej__common__event__pack(&ev, packed);
 
@@ -563,6 +571,12 @@ static enum ej_status consumer_bind(struct ej_consumer *c, struct ej_err *err)
         if (s != NATS_OK) {
                 jerr = 0;
                 s = js_AddConsumer(&ci, c->js, EJ_EVENTS_STREAM, &cc, NULL, &jerr);
+                /* A server whose store was wiped: the stream comes back empty. */
+                if (s != NATS_OK && jerr == JSStreamNotFoundErr &&
+                    ej_events_ensure_stream(c->nc, NULL) == EJ_OK) {
+                        jerr = 0;
+                        s = js_AddConsumer(&ci, c->js, EJ_EVENTS_STREAM, &cc, NULL, &jerr);
+                }
         }
         jsConsumerInfo_Destroy(ci);
         if (s != NATS_OK) {

@@ -111,6 +111,27 @@ static long long db_scalar(struct ej_db *db, const char *sql)
         return v;
 }
 
+/* db_url (keyword or URI form) with another database name, in keyword form. */
+static void url_with_dbname(char *out, size_t cap, const char *dbname)
+{
+        PQconninfoOption *opts = PQconninfoParse(db_url, NULL);
+        size_t n = 0;
+
+        out[0] = '\0';
+        for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+                const char *v = strcmp(o->keyword, "dbname") == 0 ? dbname : o->val;
+                int w;
+
+                if (v == NULL)
+                        continue;
+                w = snprintf(out + n, cap - n, "%s='%s' ", o->keyword, v);
+                if (w < 0 || (size_t)w >= cap - n)
+                        break;
+                n += (size_t)w;
+        }
+        PQconninfoFree(opts);
+}
+
 static void test_connect_failure(void)
 {
         struct ej_db *db = NULL;
@@ -133,8 +154,10 @@ static void test_connect_failure(void)
         {
                 char bad[512];
 
-                snprintf(bad, sizeof(bad), "%s dbname=ej_no_such_database_%d", db_url,
-                         (int)getpid());
+                char name[64];
+
+                snprintf(name, sizeof(name), "ej_no_such_database_%d", (int)getpid());
+                url_with_dbname(bad, sizeof(bad), name);
                 st = ej_db_connect(&db, bad, "x", 5000, &err);
         }
         CHECK(st == EJ_ERR_UNAVAILABLE);

@@ -274,6 +274,20 @@ static void test_outbox(struct ej_db *db)
         CHECK(ej_outbox_add(db, "users.x", "t.x", NULL, &p.base, NULL, &err) == EJ_ERR_INVALID);
         ej_db_rollback(db);
 
+        /* Too large for NATS: refused before it could block the outbox. */
+        {
+                Ej__Common__PageRequest big = EJ__COMMON__PAGE_REQUEST__INIT;
+                char *cur = calloc(1, 600 * 1024 + 1);
+
+                memset(cur, 'x', 600 * 1024);
+                big.cursor = cur;
+                CHECK(ej_db_begin(db, &err) == EJ_OK);
+                CHECK(ej_outbox_add(db, subject, "t.x", NULL, &big.base, NULL, &err) ==
+                      EJ_ERR_TOO_LARGE);
+                ej_db_rollback(db);
+                free(cur);
+        }
+
         /* Rolled back: nothing left. */
         CHECK(add_event(db, subject, false, id_rb) == EJ_OK);
         CHECK(q_scalar("SELECT count(*) FROM \"%s\".outbox WHERE id = '%s'", id_rb) == 0);
