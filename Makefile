@@ -127,7 +127,8 @@ fuzz: $(BUILD)/fuzz/fuzz_pbjson
 
 $(BUILD)/fuzz/fuzz_pbjson: $(FUZZ_PBJSON_SRC) $(PBJSON_TEST_PB)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_PBJSON_SRC) \
+	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -o $@ $(FUZZ_PBJSON_SRC) \
 	    -ljansson -lprotobuf-c -lm
 
 # Builds, starts PostgreSQL, nats-server, every service and the gateway with a demo journal on
