@@ -29,8 +29,8 @@ enum ej_status ej_env_long(const char *name, long def, long min, long max, long 
                 return ej_err_set(err, EJ_ERR_INVALID, name, "%s=%s is not a whole number", name,
                                   v);
         if (n < min || n > max)
-                return ej_err_set(err, EJ_ERR_INVALID, name, "%s=%ld is outside %ld..%ld", name,
-                                  n, min, max);
+                return ej_err_set(err, EJ_ERR_INVALID, name, "%s=%ld is outside %ld..%ld", name, n,
+                                  min, max);
         *out = n;
         return EJ_OK;
 }

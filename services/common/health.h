@@ -16,9 +16,8 @@ struct ej_health;
 
 /* Listens on `addr` ("127.0.0.1:9101"; port 0 picks a free one). `metrics` and `ud` are
  * borrowed and must outlive the endpoint. */
-enum ej_status ej_health_start(struct ej_health **out, const char *addr,
-                               struct ej_metrics *metrics, bool (*ready)(void *ud), void *ud,
-                               struct ej_err *err);
+enum ej_status ej_health_start(struct ej_health **out, const char *addr, struct ej_metrics *metrics,
+                               bool (*ready)(void *ud), void *ud, struct ej_err *err);
 
 /* The port actually bound. */
 int ej_health_port(const struct ej_health *h);

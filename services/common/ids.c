@@ -20,9 +20,9 @@ void ej_uuid(char out[EJ_UUID_LEN])
         b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); /* version 4 */
         b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* RFC 4122 variant */
         snprintf(out, EJ_UUID_LEN,
-                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                 b[14], b[15]);
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                 b[15]);
 }
 
 void ej_random_token(char *out, size_t out_size, size_t nbytes)

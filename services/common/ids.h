@@ -11,7 +11,7 @@
 
 #include "status.h"
 
-#define EJ_UUID_LEN 37       /* 36 characters and the NUL */
+#define EJ_UUID_LEN       37 /* 36 characters and the NUL */
 #define EJ_SHA256_HEX_LEN 65 /* 64 hex digits and the NUL */
 
 /* Initialises the random source; EJ_ERR_INTERNAL when libsodium cannot start. */

@@ -23,8 +23,8 @@ void ej_log(enum ej_log_level lvl, const char *rid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define ej_debug(rid, ...) ej_log(EJ_LOG_DEBUG, rid, __VA_ARGS__)
-#define ej_info(rid, ...) ej_log(EJ_LOG_INFO, rid, __VA_ARGS__)
-#define ej_warn(rid, ...) ej_log(EJ_LOG_WARN, rid, __VA_ARGS__)
+#define ej_info(rid, ...)  ej_log(EJ_LOG_INFO, rid, __VA_ARGS__)
+#define ej_warn(rid, ...)  ej_log(EJ_LOG_WARN, rid, __VA_ARGS__)
 #define ej_error(rid, ...) ej_log(EJ_LOG_ERROR, rid, __VA_ARGS__)
 
 #endif

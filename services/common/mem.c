@@ -55,7 +55,7 @@ char *xstrndup(const char *s, size_t n)
         return p;
 }
 
-#define ARENA_ALIGN 16u
+#define ARENA_ALIGN         16u
 #define ARENA_DEFAULT_BLOCK 4096u
 
 struct arena_block {

@@ -25,8 +25,8 @@ struct ej_counter *ej_metrics_counter(struct ej_metrics *m, const char *name, co
 void ej_counter_add(struct ej_counter *c, double v);
 
 /* A histogram with the default latency buckets in seconds (0.0005 .. 10). */
-struct ej_histogram *ej_metrics_histogram(struct ej_metrics *m, const char *name,
-                                          const char *help, const char *labels);
+struct ej_histogram *ej_metrics_histogram(struct ej_metrics *m, const char *name, const char *help,
+                                          const char *labels);
 void ej_histogram_observe(struct ej_histogram *h, double v);
 
 /* A gauge whose value is read by calling `fn(ud)` at render time. */

@@ -24,9 +24,8 @@
  * `arena`. Syntax errors give EJ_ERR_INVALID with the position ("line 1, column 12") in the
  * message; type errors and unknown fields give EJ_ERR_INVALID with err->field set to the field
  * path in lowerCamelCase ("user.email", "roles[2]"). Nesting deeper than 32 is refused. */
-enum ej_status ej_pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json,
-                                size_t n, struct ej_arena *arena, ProtobufCMessage **out,
-                                struct ej_err *err);
+enum ej_status ej_pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t n,
+                                struct ej_arena *arena, ProtobufCMessage **out, struct ej_err *err);
 
 /* Sets the scalar (or enum) field called `name` (lowerCamelCase or proto name) of `msg` from the
  * text `value`, converting per the field's type; used for path and query parameters. A repeated

@@ -36,8 +36,8 @@ enum ej_status ej_status_from_name(const char *name)
         return EJ_ERR_INTERNAL;
 }
 
-enum ej_status ej_err_set(struct ej_err *err, enum ej_status st, const char *field,
-                          const char *fmt, ...)
+enum ej_status ej_err_set(struct ej_err *err, enum ej_status st, const char *field, const char *fmt,
+                          ...)
 {
         va_list ap;
 

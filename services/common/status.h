@@ -41,8 +41,8 @@ enum ej_status ej_status_from_name(const char *name);
 
 /* Fills `err` (may be NULL) and returns `st`, so a caller can write `return ej_err_set(...)`.
  * `field` may be NULL. The message is printf-formatted and truncated to fit. */
-enum ej_status ej_err_set(struct ej_err *err, enum ej_status st, const char *field,
-                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+enum ej_status ej_err_set(struct ej_err *err, enum ej_status st, const char *field, const char *fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
 
 /* Prepends "context: " to the message already in `err` (may be NULL); keeps status and field. */
 void ej_err_prefix(struct ej_err *err, const char *context);

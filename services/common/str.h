@@ -37,7 +37,10 @@ struct ej_buf {
         size_t cap; /* bytes allocated */
 };
 
-#define EJ_BUF_INIT {NULL, 0, 0}
+#define EJ_BUF_INIT                                                                                \
+        {                                                                                          \
+                NULL, 0, 0                                                                         \
+        }
 
 void ej_buf_init(struct ej_buf *b);
 
