@@ -4,9 +4,9 @@
  * HTTP metrics.
  *
  * Life of a request (one struct gw_req, allocated in its own arena):
- *   1st call     set up the context, request id, 413 at once on an oversized Content-Length;
- *                nothing else is queued on the first call (MHD closes the connection then).
- *   body calls   accumulate up to EJ_BODY_LIMIT.
+ *   1st call     set up the context and request id; nothing is queued on the first call (MHD
+ *                closes the connection then), except a 413 that cannot wait (refuse_at_once).
+ *   body calls   accumulate up to EJ_BODY_LIMIT; past it, drop the rest and answer 413.
  *   final call   match the route; answer local routes, errors and static files; for a service
  *                route transcode the JSON, suspend the connection and send it on the bus.
  *   resumed call the outcome stored by the reply or the sweeper becomes the JSON answer.
