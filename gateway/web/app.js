@@ -606,6 +606,11 @@ async function boot() {
     state.site = { ...site.value };
   }
   state.user = user.status === 'fulfilled' ? user.value : null;
+  if (user.status === 'rejected') {
+    /* Not a 401 (that is fulfilled with null): the sign-in could not be checked right now. */
+    const why = user.reason instanceof ApiError ? user.reason.message : 'unknown error';
+    state.flash = { text: 'Your sign-in could not be checked (' + why + '). Reload to try again.', kind: 'error' };
+  }
 
   renderSiteName();
   renderAccountNav();
