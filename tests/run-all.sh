@@ -80,13 +80,19 @@ trap 'echo "run-all: interrupted" >&2; exit 130' INT TERM
 # Runs "$@" in its own session with a time limit of $1 seconds, output to the terminal and to
 # $WORK/$name.out. Sets RC.
 run_limited() {
-        local secs=$1 out=$2
+        local secs=$1 out=$2 fifo=$WORK/fifo tee_pid
         shift 2
-        setsid timeout -k 10 "$secs" "$@" > >(tee -a "$out") 2>&1 &
+        rm -f "$fifo"
+        mkfifo "$fifo"
+        tee -a "$out" <"$fifo" &
+        tee_pid=$!
+        setsid timeout -k 10 "$secs" "$@" >"$fifo" 2>&1 </dev/null &
         CHILD=$!
         wait "$CHILD"
         RC=$?
         CHILD=""
+        # The summary is read from $out next: tee must have written everything.
+        wait "$tee_pid"
         if ((RC == 124 || RC == 137)); then
                 echo "run-all: TIMEOUT after ${secs}s: $*" | tee -a "$out"
         fi

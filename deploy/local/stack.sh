@@ -38,13 +38,13 @@ PIDS=$EJ_VAR/pids
 LOGS=$EJ_VAR/log
 RUN=$EJ_VAR/run
 
-# A stack already set up keeps its ports: the recorded values win over the defaults but not
-# over what the caller sets explicitly for a fresh stack.
+# A stack already set up keeps its ports: the recorded values win over the defaults and over
+# 0 ("any free port"), but not over a port the caller names explicitly.
 if [[ -f $STACK_ENV ]]; then
         while IFS='=' read -r k v; do
                 case $k in
                 EJ_HTTP_PORT | EJ_PG_PORT | EJ_NATS_PORT | EJ_NATS_MON_PORT | EJ_ADMIN_PORT)
-                        [[ -n ${!k:-} ]] || printf -v "$k" '%s' "$v"
+                        [[ -n ${!k:-} && ${!k} != 0 ]] || printf -v "$k" '%s' "$v"
                         ;;
                 esac
         done <"$STACK_ENV"
@@ -71,47 +71,61 @@ say() {
 
 # --- ports ----------------------------------------------------------------------------------
 
-# True when some socket listens on TCP port $1 (any address, IPv4 or IPv6).
+# True when some TCP socket uses local port $1 (listening or connected, IPv4 or IPv6).
 port_in_use() {
         local hex
         hex=$(printf '%04X' "$1")
-        awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
-                END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+        awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+                /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
+# Free ports come from below the kernel's ephemeral range, so that no outgoing connection can
+# take one between our choice and the server's bind.
+PORT_LO=10000
+PORT_HI=$(awk '{print $1 - 1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32767)
+((PORT_HI > PORT_LO + 1000)) || PORT_HI=32767
+
 TAKEN=" "
-# Prints a free port in 20000..59999 not handed out before by this script.
+# Sets FREE to a free port not handed out before by this script (no subshell: TAKEN must keep
+# what it hands out).
 free_port() {
         local p i
         for ((i = 0; i < 500; i++)); do
-                p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+                p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % (PORT_HI - PORT_LO - 100)))
                 if [[ $TAKEN != *" $p "* ]] && ! port_in_use "$p"; then
                         TAKEN="$TAKEN$p "
-                        echo "$p"
+                        FREE=$p
                         return 0
                 fi
         done
         die "no free TCP port found"
 }
 
-# Replaces ports given as 0 with free ones (the admin range needs one port per service).
+# Replaces ports given as 0 with free ones. The services' admin ports are EJ_ADMIN_PORT + i, so
+# that range must be free as a whole.
 pick_ports() {
-        [[ $EJ_HTTP_PORT == 0 ]] && EJ_HTTP_PORT=$(free_port)
-        [[ $EJ_PG_PORT == 0 ]] && EJ_PG_PORT=$(free_port)
-        [[ $EJ_NATS_PORT == 0 ]] && EJ_NATS_PORT=$(free_port)
-        [[ $EJ_NATS_MON_PORT == 0 ]] && EJ_NATS_MON_PORT=$(free_port)
+        local v p ok i j
+        for v in EJ_HTTP_PORT EJ_PG_PORT EJ_NATS_PORT EJ_NATS_MON_PORT; do
+                if [[ ${!v} == 0 ]]; then
+                        free_port
+                        printf -v "$v" '%s' "$FREE"
+                fi
+        done
         if [[ $EJ_ADMIN_PORT == 0 ]]; then
-                local p ok i j n=${#SERVICES[@]}
                 for ((i = 0; i < 100; i++)); do
-                        p=$(free_port)
+                        free_port
+                        p=$FREE
                         ok=1
-                        for ((j = 1; j < n + 1; j++)); do
+                        for ((j = 1; j < ${#SERVICES[@]}; j++)); do
                                 if port_in_use $((p + j)) || [[ $TAKEN == *" $((p + j)) "* ]]; then
                                         ok=0
                                 fi
                         done
                         if ((ok)); then
                                 EJ_ADMIN_PORT=$p
+                                for ((j = 1; j < ${#SERVICES[@]}; j++)); do
+                                        TAKEN="$TAKEN$((p + j)) "
+                                done
                                 break
                         fi
                 done

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Speed and memory of a private stack, measured in one run (`make bench`; not part of make test):
+#   - wrk against /healthz (the gateway alone) and GET /api/me with a valid session
+#     (gateway -> NATS -> users -> PostgreSQL): req/s, p50, p99, and the ratio of the two;
+#   - the resident memory (VmRSS now, VmHWM peak) of every process of the stack.
+#
+# Environment: BUILD (build), EJ_BENCH_DURATION (10s), EJ_BENCH_CONNECTIONS (64),
+# EJ_BENCH_THREADS (1), EJ_WORKERS and the other stack settings pass through.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+export BUILD=${BUILD:-build}
+STACK=$ROOT/deploy/local/stack.sh
+DURATION=${EJ_BENCH_DURATION:-10s}
+CONNS=${EJ_BENCH_CONNECTIONS:-64}
+THREADS=${EJ_BENCH_THREADS:-1}
+
+command -v wrk >/dev/null || {
+        echo "bench: wrk is not installed (apt-get install wrk)" >&2
+        exit 1
+}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ej-bench.XXXXXX")
+chmod 711 "$WORK"
+export EJ_VAR=$WORK/var
+cleanup() {
+        "$STACK" stop >/dev/null 2>&1 || true
+        rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "bench: starting a private stack"
+EJ_HTTP_PORT=0 EJ_PG_PORT=0 EJ_NATS_PORT=0 EJ_NATS_MON_PORT=0 EJ_ADMIN_PORT=0 \
+        EJ_LOG_LEVEL=${EJ_LOG_LEVEL:-warn} timeout 180 "$STACK" start >/dev/null
+HTTP_PORT=$(sed -n 's/^EJ_HTTP_PORT=//p' "$EJ_VAR/stack.env")
+URL=http://127.0.0.1:$HTTP_PORT
+
+# One account with a session for the authenticated run.
+EMAIL="bench.$$@example.org"
+PASSWORD="bench password 1234"
+curl -fsS -o /dev/null --max-time 10 -H 'Content-Type: application/json' \
+        -d "{\"name\":\"Bench\",\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" \
+        "$URL/api/auth/register"
+COOKIE=$(curl -fsS -o /dev/null -D - --max-time 10 -H 'Content-Type: application/json' \
+        -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" "$URL/api/auth/login" |
+        tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(ej_session=[^;]*\).*/\1/p')
+[[ -n $COOKIE ]] || {
+        echo "bench: login gave no session cookie" >&2
+        exit 1
+}
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -H "Cookie: $COOKIE" "$URL/api/me")
+[[ $code == 200 ]] || {
+        echo "bench: GET /api/me with the session answered $code" >&2
+        exit 1
+}
+
+# Latency in ms from wrk's "1.23ms" / "850.00us" / "1.02s".
+to_ms() {
+        awk -v v="$1" 'BEGIN {
+                n = v + 0
+                if (v ~ /us$/) n /= 1000
+                else if (v ~ /ms$/) n = n
+                else if (v ~ /s$/) n *= 1000
+                printf "%.2f", n
+        }'
+}
+
+# Runs wrk on $2 and sets RPS, P50, P99, ERRS for the run named $1.
+run_wrk() {
+        local name=$1 path=$2 out
+        shift 2
+        out=$WORK/wrk-$name.txt
+        # A short warm-up: connections, prepared statements, caches.
+        wrk -t"$THREADS" -c"$CONNS" -d2s "$@" "$URL$path" >/dev/null
+        wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$URL$path" >"$out"
+        RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+        P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+        P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+        ERRS=$(awk '/Non-2xx or 3xx responses:/ {print $5} /Socket errors:/ {print}' "$out" | tr '\n' ' ')
+        printf '%-10s %10.0f req/s   p50 %7s ms   p99 %7s ms   %s\n' "$path" "$RPS" "$P50" "$P99" \
+                "${ERRS:+errors: $ERRS}"
+}
+
+echo "bench: wrk -t$THREADS -c$CONNS -d$DURATION (after a 2 s warm-up each)"
+run_wrk healthz /healthz
+H_RPS=$RPS
+run_wrk me /api/me -H "Cookie: $COOKIE"
+M_RPS=$RPS
+M_P99=$P99
+awk -v m="$M_RPS" -v h="$H_RPS" 'BEGIN { printf "ratio /api/me over /healthz: %.2f\n", m / h }'
+
+# Resident memory, in KiB, from /proc/<pid>/status.
+kib() { # pid field
+        awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || echo 0
+}
+echo
+echo "memory (KiB)          VmRSS     VmHWM"
+GW_RSS=0
+for f in "$EJ_VAR"/pids/*.pid; do
+        name=$(basename "$f" .pid)
+        pid=$(cat "$f")
+        [[ -r /proc/$pid/status ]] || continue
+        if [[ $name == postgres ]]; then
+                # The postmaster and every backend and helper it forked.
+                rss=0
+                hwm=0
+                n=0
+                for p in $pid $(pgrep -P "$pid" || true); do
+                        rss=$((rss + $(kib "$p" VmRSS)))
+                        hwm=$((hwm + $(kib "$p" VmHWM)))
+                        n=$((n + 1))
+                done
+                printf '%-18s %9d %9d  (%d processes; shared memory counted in each)\n' \
+                        "postgres (total)" "$rss" "$hwm" "$n"
+                continue
+        fi
+        rss=$(kib "$pid" VmRSS)
+        hwm=$(kib "$pid" VmHWM)
+        [[ $name == gateway ]] && GW_RSS=$hwm
+        label=$name
+        [[ $name == nats ]] && label=nats-server
+        printf '%-18s %9d %9d\n' "$label" "$rss" "$hwm"
+done
+
+# The issue's targets, for a quick look (a benchmark reports; it does not fail a build).
+echo
+awk -v r="$M_RPS" -v p="$M_P99" -v g="$GW_RSS" 'BEGIN {
+        printf "target /api/me >= 5000 req/s:   %s (%.0f)\n", (r >= 5000 ? "met" : "MISSED"), r
+        printf "target /api/me p99 < 25 ms:     %s (%s ms)\n", (p < 25 ? "met" : "MISSED"), p
+        printf "target gateway peak RSS < 30 MiB: %s (%.1f MiB)\n", (g < 30 * 1024 ? "met" : "MISSED"), g / 1024
+}'

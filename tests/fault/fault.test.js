@@ -1,0 +1,207 @@
+'use strict';
+// Fault tests: kill parts of a private stack and check that the system degrades and recovers
+// as promised. Each group has its own stack, so a fault never leaks into another test.
+//
+//   (a) the users service dies: the gateway answers 503 JSON fast; a restarted service is used
+//       again without restarting the gateway.
+//   (b) nats-server dies: /readyz says 503; it comes back by itself when nats-server returns.
+//   (c) no event is lost: nats-server is killed after registrations commit but before the
+//       outbox relay publishes them; after a restart every event is in JetStream exactly once.
+
+const { test, describe, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
+const { startStack, signUp, ROOT } = require('../system/stack.js');
+
+const BUILD = process.env.BUILD || 'build';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const json = (body, headers = {}) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+
+let seq = 0;
+const freshEmail = () => `fault.${process.pid}.${Date.now()}.${++seq}@example.org`;
+
+// Polls `fn` until it returns a truthy value or `ms` pass; returns the last value.
+async function until(ms, fn, every = 100) {
+  const deadline = Date.now() + ms;
+  let v;
+  for (;;) {
+    try {
+      v = await fn();
+    } catch {
+      v = undefined;
+    }
+    if (v || Date.now() >= deadline) return v;
+    await sleep(every);
+  }
+}
+
+async function status(stack, p, init) {
+  const res = await stack.fetch(p, init);
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function expectUnavailable(res, started) {
+  const elapsed = Date.now() - started;
+  const text = await res.text();
+  assert.equal(res.status, 503, `status (body: ${text})`);
+  assert.ok(elapsed < 5000, `answered in ${elapsed} ms, not within 5 s`);
+  const body = JSON.parse(text);
+  assert.equal(body.error.code, 'unavailable', text);
+  assert.ok(body.error.requestId, 'requestId');
+}
+
+describe('(a) the users service is killed', { timeout: 90000 }, () => {
+  let stack;
+  before(() => {
+    stack = startStack({ env: { EJ_SITE_NAME: 'Fault A' } });
+  });
+  after(() => stack && stack.stop());
+
+  test('503 JSON within the deadline, then recovery without a gateway restart', async () => {
+    const alice = await signUp(stack);
+    const gatewayPid = stack.pid('gateway');
+
+    await stack.kill('users', 'SIGKILL');
+
+    let t = Date.now();
+    await expectUnavailable(
+      await stack.fetch('/api/auth/register', json({ name: 'B', email: freshEmail(), password: 'long enough pw' })),
+      t,
+    );
+    t = Date.now();
+    await expectUnavailable(await stack.fetch('/api/me', { headers: { cookie: alice.cookie } }), t);
+    t = Date.now();
+    await expectUnavailable(
+      await stack.fetch('/api/auth/login', json({ email: alice.email, password: alice.password })),
+      t,
+    );
+    // The gateway itself stays healthy.
+    assert.equal(await status(stack, '/healthz'), 200);
+
+    stack.startOne('users');
+
+    const me = await until(10000, async () => (await status(stack, '/api/me', { headers: { cookie: alice.cookie } })) === 200);
+    assert.ok(me, 'GET /api/me works again after the restart');
+    const bob = await signUp(stack);
+    assert.ok(bob.user.id, 'register and login work again');
+    assert.equal(stack.pid('gateway'), gatewayPid, 'the gateway was not restarted');
+    process.kill(gatewayPid, 0);
+  });
+});
+
+describe('(b) nats-server is killed', { timeout: 90000 }, () => {
+  let stack;
+  before(() => {
+    stack = startStack({ env: { EJ_SITE_NAME: 'Fault B' } });
+  });
+  after(() => stack && stack.stop());
+
+  test('/readyz goes 503 and comes back by itself when nats-server returns', async () => {
+    const alice = await signUp(stack);
+    const gatewayPid = stack.pid('gateway');
+    assert.equal(await status(stack, '/readyz'), 200);
+
+    await stack.kill('nats', 'SIGKILL');
+
+    const down = await until(5000, async () => (await status(stack, '/readyz')) === 503);
+    assert.ok(down, '/readyz answers 503 while NATS is down');
+    assert.equal(await status(stack, '/healthz'), 200, '/healthz still 200: the process is alive');
+    const t = Date.now();
+    const res = await stack.fetch('/api/me', { headers: { cookie: alice.cookie } });
+    const elapsed = Date.now() - t;
+    const text = await res.text();
+    assert.ok(res.status === 503 || res.status === 504, `API call while NATS is down: ${res.status} ${text}`);
+    assert.ok(elapsed < 6000, `answered in ${elapsed} ms`);
+    assert.ok(JSON.parse(text).error.code, text);
+
+    stack.startOne('nats');
+
+    const t0 = Date.now();
+    const up = await until(15000, async () => (await status(stack, '/readyz')) === 200);
+    assert.ok(up, '/readyz back to 200 by itself');
+    assert.ok(Date.now() - t0 < 15000);
+
+    const me = await until(15000, async () => (await status(stack, '/api/me', { headers: { cookie: alice.cookie } })) === 200);
+    assert.ok(me, 'API calls work again (gateway and service reconnected)');
+    const bob = await signUp(stack);
+    assert.ok(bob.user.id);
+    assert.equal(stack.pid('gateway'), gatewayPid, 'the gateway was not restarted');
+  });
+});
+
+describe('(c) no event is lost when nats-server dies between commit and publish', { timeout: 120000 }, () => {
+  // The relay publishes only outbox rows older than HOLD_MS, which leaves time to kill
+  // nats-server after the registrations commit and before their events are published.
+  const HOLD_MS = process.env.SANITIZE ? 8000 : 3000;
+  const N = 20;
+  let stack;
+  before(() => {
+    stack = startStack({
+      env: { EJ_SITE_NAME: 'Fault C', EJ_RELAY_HOLD_MS: String(HOLD_MS), EJ_RELAY_POLL_MS: '200' },
+    });
+  });
+  after(() => stack && stack.stop());
+
+  function dump() {
+    const out = execFileSync(path.join(ROOT, BUILD, 'bin', 'events-dump'), [stack.natsUrl, 'EJ_EVENTS'], {
+      encoding: 'utf8',
+      timeout: 10000,
+    });
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [seqNo, id, subject, type] = l.split(' ');
+        return { seq: seqNo, id, subject, type };
+      });
+  }
+  const registered = () => dump().filter((e) => e.type === 'user.registered');
+
+  test(`all ${N} user.registered events reach JetStream exactly once`, async () => {
+    const before0 = registered().length;
+    const t0 = Date.now();
+    const results = await Promise.all(
+      Array.from({ length: N }, (_, i) =>
+        stack.fetch('/api/auth/register', json({ name: `Event ${i}`, email: freshEmail(), password: 'long enough pw' })),
+      ),
+    );
+    for (const r of results) {
+      assert.equal(r.status, 201, await r.text());
+      await r.arrayBuffer().catch(() => {});
+    }
+    const committedIn = Date.now() - t0;
+    // Nothing may have been published yet, or the test would not test what it says.
+    const early = registered().length - before0;
+    assert.equal(early, 0, `${early} events were published before nats-server was killed (registrations took ${committedIn} ms, hold ${HOLD_MS} ms)`);
+
+    await stack.kill('nats', 'SIGKILL');
+    await sleep(HOLD_MS + 1000); // the rows are now due, and NATS is away
+    stack.startOne('nats');
+
+    const all = await until(30000, () => registered().length - before0 >= N && registered(), 500);
+    const events = registered();
+    assert.ok(all, `only ${events.length - before0} of ${N} events arrived`);
+    await sleep(2 * HOLD_MS); // give a duplicate publish time to show up
+    const final = registered();
+    assert.equal(final.length - before0, N, `exactly ${N} events, got ${final.length - before0}`);
+    const ids = new Set(final.map((e) => e.id));
+    assert.equal(ids.size, final.length, 'every Nats-Msg-Id once');
+    for (const e of final) {
+      assert.match(e.id, /^[0-9a-f-]{36}$/, `event id ${e.id}`);
+      assert.match(e.subject, /^ej\.evt\.users\./, `subject ${e.subject}`);
+    }
+    // The very events the database committed, and the outbox knows they are published.
+    const rows = stack.sql("SELECT id::text, published_at IS NOT NULL FROM users.outbox WHERE type = 'user.registered'");
+    assert.equal(rows.length, N, `${rows.length} outbox rows`);
+    assert.deepEqual(new Set(rows.map((r) => r[0])), ids, 'outbox ids = stream ids');
+    const published = await until(10000, () => stack.sql("SELECT count(*) FROM users.outbox WHERE published_at IS NULL")[0][0] === '0');
+    assert.ok(published, 'every outbox row is marked published');
+  });
+});

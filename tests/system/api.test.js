@@ -1,0 +1,355 @@
+'use strict';
+// System tests: the real gateway, users service, PostgreSQL and nats-server on loopback, driven
+// over HTTP as a client would. One private stack for the file (deploy/local/stack.sh).
+
+const { test, before, after, describe } = require('node:test');
+const assert = require('node:assert/strict');
+const { startStack, signUp } = require('./stack.js');
+
+let stack;
+
+before(() => {
+  stack = startStack({ env: { EJ_SITE_NAME: 'Journal of System Tests' } });
+});
+
+after(() => {
+  if (stack) stack.stop();
+});
+
+const json = (body, headers = {}) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...headers },
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+});
+
+let seq = 0;
+const freshEmail = () => `user.${process.pid}.${Date.now()}.${++seq}@example.org`;
+
+// Checks the one error shape of the API and returns its `error` object.
+async function expectError(res, status, code) {
+  const text = await res.text();
+  assert.equal(res.status, status, `status (body: ${text})`);
+  assert.match(res.headers.get('content-type') || '', /^application\/json/);
+  const body = JSON.parse(text);
+  assert.equal(typeof body.error, 'object', `error object in ${text}`);
+  if (code) assert.equal(body.error.code, code, `code in ${text}`);
+  assert.equal(typeof body.error.message, 'string');
+  assert.ok(body.error.message.length > 0, 'a message for a person');
+  assert.equal(typeof body.error.requestId, 'string');
+  assert.ok(body.error.requestId.length > 0, 'requestId');
+  assert.equal(body.error.requestId, res.headers.get('x-request-id'), 'body and header agree');
+  return body.error;
+}
+
+function assertSecurityHeaders(res) {
+  const csp = res.headers.get('content-security-policy') || '';
+  assert.match(csp, /default-src [^;]*'self'|default-src 'none'/, `CSP: ${csp}`);
+  assert.match(csp, /frame-ancestors 'none'|frame-ancestors 'self'/, `CSP frame-ancestors: ${csp}`);
+  assert.doesNotMatch(csp, /'unsafe-inline'|'unsafe-eval'/, `CSP allows inline/eval: ${csp}`);
+  assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  assert.ok(res.headers.get('referrer-policy'), 'Referrer-Policy');
+}
+
+describe('probes', () => {
+  test('/healthz answers 200 while the process runs', async () => {
+    const res = await stack.fetch('/healthz');
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  });
+
+  test('/readyz answers 200 when NATS is connected', async () => {
+    const res = await stack.fetch('/readyz');
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  });
+
+  test('/metrics exposes request counters and a latency histogram', async () => {
+    await (await stack.fetch('/healthz')).arrayBuffer();
+    await (await stack.fetch('/api/me')).arrayBuffer(); // a 401 to count
+    const res = await stack.fetch('/metrics');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') || '', /^text\/plain/);
+    const text = await res.text();
+    assert.match(text, /^# TYPE http_requests_total counter$/m);
+    assert.match(text, /^http_requests_total\{[^}]*route="\/healthz"[^}]*code="200"[^}]*\} [0-9]/m);
+    assert.match(text, /^http_requests_total\{[^}]*route="\/api\/me"[^}]*code="401"[^}]*\} [0-9]/m);
+    assert.match(text, /^# TYPE http_request_duration_seconds histogram$/m);
+    assert.match(text, /^http_request_duration_seconds_bucket\{[^}]*le="\+Inf"[^}]*\} [0-9]/m);
+    assert.match(text, /^http_request_duration_seconds_count(\{[^}]*\})? [0-9]/m);
+  });
+});
+
+describe('static files', () => {
+  test('the start page is HTML with the security headers', async () => {
+    const res = await stack.fetch('/');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') || '', /^text\/html; charset=utf-8/i);
+    assertSecurityHeaders(res);
+    assert.match(await res.text(), /<!doctype html>/i);
+  });
+
+  test('assets have their types', async () => {
+    const js = await stack.fetch('/app.js');
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type') || '', /^(text|application)\/javascript/);
+    await js.arrayBuffer();
+  });
+
+  test('ETag and If-None-Match give 304 without a body', async () => {
+    const first = await stack.fetch('/');
+    await first.arrayBuffer();
+    const etag = first.headers.get('etag');
+    assert.ok(etag, 'ETag');
+    assert.ok(first.headers.get('cache-control'), 'Cache-Control');
+    const again = await stack.fetch('/', { headers: { 'if-none-match': etag } });
+    assert.equal(again.status, 304);
+    assert.equal((await again.arrayBuffer()).byteLength, 0);
+    assert.equal(again.headers.get('etag'), etag);
+  });
+
+  test('a path outside the web root is not served', async () => {
+    const res = await stack.fetch('/..%2f..%2fMakefile');
+    assert.ok(res.status === 404 || res.status === 400, `status ${res.status}`);
+    assert.doesNotMatch(await res.text(), /SANITIZE/);
+  });
+});
+
+describe('accounts and sessions', () => {
+  test('register -> login -> me -> logout -> me is 401', async () => {
+    const email = freshEmail();
+    const password = 'correct horse battery staple';
+    const reg = await stack.fetch('/api/auth/register', json({ name: 'Grace Hopper', email, password }));
+    assert.equal(reg.status, 201, await reg.clone().text());
+    assertSecurityHeaders(reg);
+    const { user } = await reg.json();
+    assert.equal(user.name, 'Grace Hopper');
+    assert.equal(user.email, email);
+    assert.ok(user.id, 'user id');
+    assert.equal(typeof user.createdAtMs, 'string', '64-bit integers are JSON strings');
+    assert.ok(Math.abs(Number(user.createdAtMs) - Date.now()) < 10 * 60 * 1000, 'createdAtMs is now');
+    assert.ok(Array.isArray(user.roles ?? []), 'roles is a list');
+    assert.equal(user.password, undefined);
+    assert.equal(user.passwordHash, undefined);
+
+    const login = await stack.fetch('/api/auth/login', json({ email, password }));
+    assert.equal(login.status, 200, await login.clone().text());
+    const setCookie = login.headers.get('set-cookie') || '';
+    assert.match(setCookie, /^ej_session=[^;]{20,}/);
+    assert.match(setCookie, /;\s*HttpOnly/i);
+    assert.match(setCookie, /;\s*SameSite=Lax/i);
+    assert.match(setCookie, /;\s*Path=\//i);
+    const token = /^ej_session=([^;]*)/.exec(setCookie)[1];
+    const loginText = await login.text();
+    assert.ok(!loginText.includes(token), 'the session token is not in the body');
+    const loginBody = JSON.parse(loginText);
+    assert.equal(loginBody.user.id, user.id);
+    assert.equal(loginBody.sessionToken, undefined);
+    assert.equal(typeof loginBody.expiresAtMs, 'string');
+    assert.ok(Number(loginBody.expiresAtMs) > Date.now(), 'expires in the future');
+    const cookie = `ej_session=${token}`;
+
+    const me = await stack.fetch('/api/me', { headers: { cookie } });
+    assert.equal(me.status, 200);
+    const meBody = await me.json();
+    assert.equal(meBody.user.id, user.id);
+    assert.equal(meBody.user.email, email);
+
+    const out = await stack.fetch('/api/auth/logout', json({}, { cookie }));
+    assert.ok(out.status === 200 || out.status === 204, `logout status ${out.status}`);
+    const cleared = out.headers.get('set-cookie') || '';
+    assert.match(cleared, /^ej_session=;|Max-Age=0|expires=Thu, 01 Jan 1970/i, `cleared: ${cleared}`);
+    await out.arrayBuffer();
+
+    await expectError(await stack.fetch('/api/me', { headers: { cookie } }), 401, 'unauthenticated');
+  });
+
+  test('/api/me without a session is 401', async () => {
+    await expectError(await stack.fetch('/api/me'), 401, 'unauthenticated');
+    await expectError(
+      await stack.fetch('/api/me', { headers: { cookie: 'ej_session=not-a-real-token' } }),
+      401,
+      'unauthenticated',
+    );
+  });
+
+  test('two sessions are independent: logging out one keeps the other', async () => {
+    const a = await signUp(stack);
+    const login2 = await stack.fetch('/api/auth/login', json({ email: a.email, password: a.password }));
+    assert.equal(login2.status, 200);
+    const cookie2 = (login2.headers.get('set-cookie') || '').split(';')[0];
+    await login2.arrayBuffer();
+    assert.notEqual(cookie2, a.cookie);
+    const out = await stack.fetch('/api/auth/logout', json({}, { cookie: a.cookie }));
+    await out.arrayBuffer();
+    const me2 = await stack.fetch('/api/me', { headers: { cookie: cookie2 } });
+    assert.equal(me2.status, 200);
+    await me2.arrayBuffer();
+  });
+
+  const bad = [
+    ['missing name', { email: 'x@example.org', password: 'long enough pw' }, 'name'],
+    ['name too long', { name: 'n'.repeat(1000), email: 'x@example.org', password: 'long enough pw' }, 'name'],
+    ['missing e-mail', { name: 'X', password: 'long enough pw' }, 'email'],
+    ['e-mail without @', { name: 'X', email: 'not-an-email', password: 'long enough pw' }, 'email'],
+    ['e-mail too long', { name: 'X', email: `${'a'.repeat(300)}@example.org`, password: 'long enough pw' }, 'email'],
+    ['missing password', { name: 'X', email: 'x@example.org' }, 'password'],
+    ['short password', { name: 'X', email: 'x@example.org', password: 'short' }, 'password'],
+  ];
+  for (const [what, body, field] of bad) {
+    test(`register rejects ${what}: 400 naming the field`, async () => {
+      const e = await expectError(await stack.fetch('/api/auth/register', json(body)), 400, 'invalid_argument');
+      assert.equal(e.field, field, JSON.stringify(e));
+    });
+  }
+
+  test('register with an e-mail already taken is 409, whatever its case', async () => {
+    const email = freshEmail();
+    const body = { name: 'First', email, password: 'correct horse battery staple' };
+    const first = await stack.fetch('/api/auth/register', json(body));
+    assert.equal(first.status, 201);
+    await first.arrayBuffer();
+    await expectError(await stack.fetch('/api/auth/register', json(body)), 409, 'conflict');
+    await expectError(
+      await stack.fetch('/api/auth/register', json({ ...body, email: email.toUpperCase() })),
+      409,
+      'conflict',
+    );
+  });
+
+  test('login with a wrong password or an unknown e-mail is 401, the same answer', async () => {
+    const a = await signUp(stack);
+    const wrong = await expectError(
+      await stack.fetch('/api/auth/login', json({ email: a.email, password: 'wrong password!' })),
+      401,
+      'unauthenticated',
+    );
+    const unknown = await expectError(
+      await stack.fetch('/api/auth/login', json({ email: freshEmail(), password: 'wrong password!' })),
+      401,
+      'unauthenticated',
+    );
+    assert.equal(wrong.message, unknown.message, 'no hint whether the account exists');
+    const res = await stack.fetch('/api/auth/login', json({ email: a.email, password: 'wrong password!' }));
+    assert.equal(res.headers.get('set-cookie'), null, 'no cookie on failure');
+    await res.arrayBuffer();
+  });
+});
+
+describe('errors', () => {
+  test('unknown route: 404 with the error shape', async () => {
+    const e = await expectError(await stack.fetch('/api/no-such-thing'), 404, 'not_found');
+    assert.ok(e.message);
+  });
+
+  test('wrong method: 405 with Allow', async () => {
+    const res = await stack.fetch('/api/auth/register', { method: 'GET' });
+    assert.equal(res.headers.get('allow'), 'POST');
+    await expectError(res, 405);
+    const del = await stack.fetch('/api/me', { method: 'DELETE' });
+    assert.match(del.headers.get('allow') || '', /\bGET\b/);
+    await expectError(del, 405);
+  });
+
+  test('oversized body: 413', async () => {
+    const big = JSON.stringify({ name: 'x'.repeat(4 * 1024 * 1024), email: 'a@example.org', password: 'p' });
+    let res;
+    try {
+      res = await stack.fetch('/api/auth/register', json(big));
+    } catch (e) {
+      // The server may close the connection after answering before the whole body is read.
+      assert.fail(`request failed instead of a 413 answer: ${e.cause?.code || e.message}`);
+    }
+    await expectError(res, 413, 'too_large');
+  });
+
+  test('malformed JSON: 400 saying where', async () => {
+    const e = await expectError(
+      await stack.fetch('/api/auth/register', json('{"name": "x", "email": oops}')),
+      400,
+      'invalid_argument',
+    );
+    assert.match(e.message, /\d/, `position in: ${e.message}`);
+    assert.match(e.message, /position|offset|line|column|char/i, `position in: ${e.message}`);
+  });
+
+  test('JSON that is not an object: 400', async () => {
+    await expectError(await stack.fetch('/api/auth/register', json('[1,2]')), 400, 'invalid_argument');
+  });
+
+  test('unknown field: 400 naming it', async () => {
+    const e = await expectError(
+      await stack.fetch(
+        '/api/auth/register',
+        json({ name: 'X', email: freshEmail(), password: 'long enough pw', isAdmin: true }),
+      ),
+      400,
+      'invalid_argument',
+    );
+    assert.ok(e.field === 'isAdmin' || /isAdmin/.test(e.message), JSON.stringify(e));
+  });
+
+  test('a field of the wrong type: 400 naming it', async () => {
+    const e = await expectError(
+      await stack.fetch('/api/auth/register', json({ name: 42, email: freshEmail(), password: 'long enough pw' })),
+      400,
+      'invalid_argument',
+    );
+    assert.ok(e.field === 'name' || /name/.test(e.message), JSON.stringify(e));
+  });
+
+  test('X-Request-Id is echoed when given and generated when not', async () => {
+    const given = await stack.fetch('/api/no-such-thing', { headers: { 'x-request-id': 'sys-test-4711' } });
+    assert.equal(given.headers.get('x-request-id'), 'sys-test-4711');
+    const e = await expectError(given, 404);
+    assert.equal(e.requestId, 'sys-test-4711');
+
+    const a = await stack.fetch('/healthz');
+    const b = await stack.fetch('/healthz');
+    await a.arrayBuffer();
+    await b.arrayBuffer();
+    const ida = a.headers.get('x-request-id');
+    const idb = b.headers.get('x-request-id');
+    assert.ok(ida && ida.length >= 8, `generated id: ${ida}`);
+    assert.notEqual(ida, idb);
+  });
+
+  test('the request id reaches the service and its log', async () => {
+    const rid = `sys-rid-${Date.now()}`;
+    const res = await stack.fetch('/api/auth/register', json({ name: 'Log', email: freshEmail(), password: 'long enough pw' }, { 'x-request-id': rid }));
+    assert.equal(res.status, 201);
+    await res.arrayBuffer();
+    let found = false;
+    for (let i = 0; i < 20 && !found; i++) {
+      found = stack.log('users').includes(rid);
+      if (!found) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(found, 'the users service logged the request id');
+  });
+
+  test('a cross-origin POST is refused with 403', async () => {
+    const body = { name: 'X', email: freshEmail(), password: 'long enough pw' };
+    await expectError(
+      await stack.fetch('/api/auth/register', json(body, { origin: 'http://evil.example' })),
+      403,
+      'forbidden',
+    );
+    const same = await stack.fetch('/api/auth/register', json(body, { origin: stack.url }));
+    assert.equal(same.status, 201, 'a same-origin POST passes');
+    await same.arrayBuffer();
+  });
+
+  test('error answers carry the security headers too', async () => {
+    const res = await stack.fetch('/api/no-such-thing');
+    assertSecurityHeaders(res);
+    await res.arrayBuffer();
+  });
+});
+
+describe('site', () => {
+  test('/api/site names the journal', async () => {
+    const res = await stack.fetch('/api/site');
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.name, 'Journal of System Tests');
+  });
+});
