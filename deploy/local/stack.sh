@@ -20,7 +20,7 @@
 #   EJ_SITE_NAME      the journal's name ("EasyJournal Demo Journal")
 #   EJ_LOG_LEVEL      debug, info, warn, error (info)
 #   EJ_START_TIMEOUT  seconds to wait for each process to become ready (30)
-#   BUILD             build directory holding bin/ (build)
+#   BUILD             build directory holding bin/ (build; relative to the repository or absolute)
 # Any port given as 0 is replaced by a free port. The ports chosen are written to
 # $EJ_VAR/stack.env, which later commands (stop, status, start-one) read back, so a stack keeps
 # its ports for its whole life. Every other EJ_* variable in the environment reaches every
@@ -58,7 +58,11 @@ EJ_SITE_NAME=${EJ_SITE_NAME:-EasyJournal Demo Journal}
 EJ_LOG_LEVEL=${EJ_LOG_LEVEL:-info}
 EJ_START_TIMEOUT=${EJ_START_TIMEOUT:-30}
 BUILD=${BUILD:-build}
-BIN=$ROOT/$BUILD/bin
+if [[ $BUILD == /* ]]; then
+        BIN=$BUILD/bin
+else
+        BIN=$ROOT/$BUILD/bin
+fi
 
 die() {
         echo "stack: $*" >&2
@@ -438,20 +442,34 @@ cmd_stop() {
         stop_postgres
 }
 
+TAIL_PID=""
 cmd_run() {
-        local tail_pid
-        trap 'echo; say "stopping"; cmd_stop; exit 0' INT TERM
+        trap 'run_stop' INT TERM HUP
         cmd_start >/dev/null
         seed_demo
         echo "EasyJournal is running at http://127.0.0.1:$EJ_HTTP_PORT"
         echo "(logs follow; Ctrl-C stops everything)"
-        tail -n +1 -F "$LOGS"/*.log &
-        tail_pid=$!
-        # `wait` returns when a signal arrives, so the trap runs promptly.
-        while kill -0 "$tail_pid" 2>/dev/null; do
-                wait "$tail_pid" || true
+        local logs=("$LOGS/postgres.log" "$LOGS/nats.log") s
+        for s in "${SERVICES[@]}" gateway; do
+                logs+=("$LOGS/$s.log")
         done
+        tail -n 5 -F "${logs[@]}" &
+        TAIL_PID=$!
+        # `wait` returns when a signal arrives, so the trap runs promptly.
+        while kill -0 "$TAIL_PID" 2>/dev/null; do
+                wait "$TAIL_PID" || true
+        done
+        run_stop
+}
+
+run_stop() {
+        trap - INT TERM HUP
+        echo
+        say "stopping"
+        [[ -n $TAIL_PID ]] && kill "$TAIL_PID" 2>/dev/null
         cmd_stop
+        say "stopped"
+        exit 0
 }
 
 cmd_status() {

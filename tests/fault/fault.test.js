@@ -150,7 +150,7 @@ describe('(c) no event is lost when nats-server dies between commit and publish'
   after(() => stack && stack.stop());
 
   function dump() {
-    const out = execFileSync(path.join(ROOT, BUILD, 'bin', 'events-dump'), [stack.natsUrl, 'EJ_EVENTS'], {
+    const out = execFileSync(path.resolve(ROOT, BUILD, 'bin', 'events-dump'), [stack.natsUrl, 'EJ_EVENTS'], {
       encoding: 'utf8',
       timeout: 10000,
     });
