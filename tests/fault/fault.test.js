@@ -4,6 +4,7 @@
 //
 //   (a) the users service dies: the gateway answers 503 JSON fast; a restarted service is used
 //       again without restarting the gateway.
+//   (a2) the users service hangs: 504 at the gateway's deadline, then normal answers again.
 //   (b) nats-server dies: /readyz says 503; it comes back by itself when nats-server returns.
 //   (c) no event is lost: nats-server is killed after registrations commit but before the
 //       outbox relay publishes them; after a restart every event is in JetStream exactly once.
@@ -93,6 +94,41 @@ describe('(a) the users service is killed', { timeout: 90000 }, () => {
     assert.ok(bob.user.id, 'register and login work again');
     assert.equal(stack.pid('gateway'), gatewayPid, 'the gateway was not restarted');
     process.kill(gatewayPid, 0);
+  });
+});
+
+describe('(a2) the users service stops answering', { timeout: 90000 }, () => {
+  // A frozen process (SIGSTOP) keeps its NATS subscription, so requests reach it and stay
+  // unanswered: the gateway must give up at its deadline with 504, not hang.
+  const TIMEOUT_MS = 1500;
+  let stack;
+  let frozen = 0;
+  before(() => {
+    stack = startStack({ env: { EJ_SITE_NAME: 'Fault A2', EJ_REQUEST_TIMEOUT_MS: String(TIMEOUT_MS) } });
+  });
+  after(() => {
+    if (frozen) process.kill(frozen, 'SIGCONT');
+    if (stack) stack.stop();
+  });
+
+  test('504 JSON at the deadline, then normal answers once it resumes', async () => {
+    const alice = await signUp(stack);
+    frozen = stack.pid('users');
+    process.kill(frozen, 'SIGSTOP');
+
+    const t = Date.now();
+    const res = await stack.fetch('/api/auth/register', json({ name: 'C', email: freshEmail(), password: 'long enough pw' }));
+    const elapsed = Date.now() - t;
+    const text = await res.text();
+    assert.equal(res.status, 504, text);
+    assert.equal(JSON.parse(text).error.code, 'timeout', text);
+    assert.ok(elapsed >= TIMEOUT_MS - 100, `gave up after ${elapsed} ms, before the deadline`);
+    assert.ok(elapsed < TIMEOUT_MS + 2000, `gave up after ${elapsed} ms, long after the deadline`);
+
+    process.kill(frozen, 'SIGCONT');
+    frozen = 0;
+    const me = await until(10000, async () => (await status(stack, '/api/me', { headers: { cookie: alice.cookie } })) === 200);
+    assert.ok(me, 'answers again after SIGCONT');
   });
 });
 
