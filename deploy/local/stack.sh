@@ -327,7 +327,9 @@ EOF
 
 stop_postgres() {
         local pgbin
-        if live_pid postgres >/dev/null; then
+        # The cluster's own pid file counts too: a start interrupted before we recorded the pid
+        # must not leave a server behind.
+        if live_pid postgres >/dev/null || [[ -f $EJ_VAR/pg/postmaster.pid ]]; then
                 pgbin=$(pg_bindir)
                 as_pg "$pgbin/pg_ctl" -D "$EJ_VAR/pg" -m fast -w -t 30 stop >/dev/null 2>&1 ||
                         stop_proc postgres 10
