@@ -447,7 +447,13 @@ cmd_stop() {
 TAIL_PID=""
 cmd_run() {
         trap 'run_stop' INT TERM HUP
-        cmd_start >/dev/null
+        # In a subshell, so that a failed start-up comes back here to stop what did start.
+        if ! (cmd_start >/dev/null); then
+                say "start-up failed; stopping what was started"
+                cmd_stop
+                exit 1
+        fi
+        EJ_HTTP_PORT=$(sed -n 's/^EJ_HTTP_PORT=//p' "$STACK_ENV")
         seed_demo
         echo "EasyJournal is running at http://127.0.0.1:$EJ_HTTP_PORT"
         echo "(logs follow; Ctrl-C stops everything)"
