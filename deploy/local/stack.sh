@@ -36,7 +36,20 @@ EJ_VAR=$(cd "$EJ_VAR" && pwd)
 STACK_ENV=$EJ_VAR/stack.env
 PIDS=$EJ_VAR/pids
 LOGS=$EJ_VAR/log
-RUN=$EJ_VAR/run
+
+# PostgreSQL's files. As root the cluster runs as the `postgres` user, who must reach them: when
+# a directory above $EJ_VAR is closed to others (a checkout under /root, say), the cluster lives
+# in a directory of its own under /var/tmp instead, named after $EJ_VAR.
+PGHOME=$EJ_VAR
+if [[ $(id -u) == 0 ]] && id postgres >/dev/null 2>&1; then
+        chmod o+x "$EJ_VAR"
+        if ! runuser -u postgres -- test -x "$EJ_VAR"; then
+                PGHOME=/var/tmp/easyjournal-pg-$(printf '%s' "$EJ_VAR" | sha256sum | cut -c1-16)
+                mkdir -p "$PGHOME"
+                chmod 0711 "$PGHOME"
+        fi
+fi
+RUN=$PGHOME/run
 
 # A stack already set up keeps its ports: the recorded values win over the defaults and over
 # 0 ("any free port"), but not over a port the caller names explicitly.
@@ -262,7 +275,7 @@ pg_bindir() {
 }
 
 start_postgres() {
-        local pgbin pgdata=$EJ_VAR/pg log=$LOGS/postgres.log
+        local pgbin pgdata=$PGHOME/pg log=$PGHOME/postgres.log
         pgbin=$(pg_bindir)
         if live_pid postgres >/dev/null; then
                 return 0
@@ -272,12 +285,12 @@ start_postgres() {
                 id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' user (apt-get install postgresql)"
                 # The cluster's owner must reach its files: every directory above them must be
                 # searchable (mktemp makes 0700 directories).
-                chmod o+x "$EJ_VAR"
                 chown postgres "$RUN"
                 touch "$log"
                 chown postgres "$log"
         fi
         chmod 0700 "$RUN"
+        [[ $log == "$LOGS/postgres.log" ]] || ln -sfn "$log" "$LOGS/postgres.log"
         if [[ ! -f $pgdata/PG_VERSION ]]; then
                 local pwfile
                 rm -rf "$pgdata"
@@ -329,9 +342,9 @@ stop_postgres() {
         local pgbin
         # The cluster's own pid file counts too: a start interrupted before we recorded the pid
         # must not leave a server behind.
-        if live_pid postgres >/dev/null || [[ -f $EJ_VAR/pg/postmaster.pid ]]; then
+        if live_pid postgres >/dev/null || [[ -f $PGHOME/pg/postmaster.pid ]]; then
                 pgbin=$(pg_bindir)
-                as_pg "$pgbin/pg_ctl" -D "$EJ_VAR/pg" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+                as_pg "$pgbin/pg_ctl" -D "$PGHOME/pg" -m fast -w -t 30 stop >/dev/null 2>&1 ||
                         stop_proc postgres 10
         fi
         rm -f "$PIDS/postgres.pid"
