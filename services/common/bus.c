@@ -348,6 +348,13 @@ static const char *header_safe(const char *s, char *out, size_t size)
 enum ej_status ej_bus_respond(struct ej_bus *bus, natsMsg *request, enum ej_status st,
                               const struct ej_err *detail, const ProtobufCMessage *resp)
 {
+        return ej_bus_respond_hdrs(bus, request, st, detail, resp, NULL);
+}
+
+enum ej_status ej_bus_respond_hdrs(struct ej_bus *bus, natsMsg *request, enum ej_status st,
+                                   const struct ej_err *detail, const ProtobufCMessage *resp,
+                                   const char *const *headers)
+{
         uint8_t stack[BUS_STACK_PACK];
         uint8_t *heap = NULL;
         const uint8_t *data = stack;
@@ -379,6 +386,9 @@ enum ej_status ej_bus_respond(struct ej_bus *bus, natsMsg *request, enum ej_stat
                         s = natsMsgHeader_Set(msg, EJ_HDR_FIELD,
                                               header_safe(detail->field, text, sizeof(text)));
         }
+        for (size_t i = 0; s == NATS_OK && headers && headers[i] && headers[i + 1]; i += 2)
+                s = natsMsgHeader_Set(msg, headers[i],
+                                      header_safe(headers[i + 1], text, sizeof(text)));
         if (s == NATS_OK)
                 s = natsConnection_PublishMsg(bus->nc, msg);
         if (s != NATS_OK)

@@ -31,6 +31,10 @@
 #define EJ_HDR_STATUS     "Ej-Status"
 #define EJ_HDR_ERROR      "Ej-Error"
 #define EJ_HDR_FIELD      "Ej-Field"
+/* The client's network address as the gateway saw it (throttling, activity log). */
+#define EJ_HDR_CLIENT_ADDR "Ej-Client-Addr"
+/* On a too_many reply: seconds the client should wait before trying again. */
+#define EJ_HDR_RETRY_AFTER "Ej-Retry-After"
 
 struct ej_bus;
 
@@ -71,6 +75,12 @@ enum ej_status ej_bus_request(struct ej_bus *bus, const char *subject, const Pro
  * (`resp` may be NULL for an empty body). */
 enum ej_status ej_bus_respond(struct ej_bus *bus, natsMsg *request, enum ej_status st,
                               const struct ej_err *detail, const ProtobufCMessage *resp);
+
+/* Like ej_bus_respond, with extra reply headers: `headers` is NULL or a NULL-terminated list
+ * of name, value pairs (e.g. {EJ_HDR_RETRY_AFTER, "60", NULL}). */
+enum ej_status ej_bus_respond_hdrs(struct ej_bus *bus, natsMsg *request, enum ej_status st,
+                                   const struct ej_err *detail, const ProtobufCMessage *resp,
+                                   const char *const *headers);
 
 /* Publishes `len` bytes of `data` on `subject` as a core NATS message (fire and forget: no
  * reply, no persistence; durable events go through events.h). The data is copied. */

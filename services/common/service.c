@@ -218,6 +218,8 @@ static void handle(struct svc_worker *w, natsMsg *msg)
         ProtobufCMessage *resp = NULL;
         double t0 = mono_seconds();
         double secs;
+        char retry_after[16];
+        const char *extra[3] = {NULL, NULL, NULL};
         enum ej_status st;
 
         verb = verb ? verb + 1 : subject;
@@ -231,6 +233,8 @@ static void handle(struct svc_worker *w, natsMsg *msg)
         call.request_id = header(msg, EJ_HDR_REQUEST_ID, "");
         call.user_id = header(msg, EJ_HDR_USER_ID, "");
         call.roles = header(msg, EJ_HDR_ROLES, "");
+        call.client_addr = header(msg, EJ_HDR_CLIENT_ADDR, "");
+        call.retry_after_s = 0;
         if (call.request_id[0] == '\0') {
                 char *rid = ej_arena_alloc(w->arena, EJ_UUID_LEN);
 
@@ -261,7 +265,13 @@ static void handle(struct svc_worker *w, natsMsg *msg)
                 ej_db_rollback(w->db);
         }
 reply:
-        if (ej_bus_respond(w->rt->bus, msg, st, &err, st == EJ_OK ? resp : NULL) != EJ_OK)
+        if (st == EJ_ERR_TOO_MANY && call.retry_after_s > 0) {
+                snprintf(retry_after, sizeof(retry_after), "%d", call.retry_after_s);
+                extra[0] = EJ_HDR_RETRY_AFTER;
+                extra[1] = retry_after;
+        }
+        if (ej_bus_respond_hdrs(w->rt->bus, msg, st, &err, st == EJ_OK ? resp : NULL, extra) !=
+            EJ_OK)
                 ej_warn(call.request_id, "%s: the reply could not be sent", verb);
         secs = mono_seconds() - t0;
         count(w, op_index, verb, st, secs);

@@ -26,13 +26,16 @@
 
 /* One request in a handler's hands. Everything lives until the handler returns. */
 struct ej_call {
-        struct ej_arena *arena; /* for anything the handler allocates */
-        struct ej_db *db;       /* the worker's own connection */
-        struct ej_bus *bus;     /* shared; for ej_bus_request to other services */
-        const char *request_id; /* never NULL */
-        const char *user_id;    /* the signed-in caller, "" when anonymous */
-        const char *roles;      /* comma-separated roles of the caller, "" when anonymous */
-        void *svc;              /* the service's own context (ej_service_def.svc) */
+        struct ej_arena *arena;  /* for anything the handler allocates */
+        struct ej_db *db;        /* the worker's own connection */
+        struct ej_bus *bus;      /* shared; for ej_bus_request to other services */
+        const char *request_id;  /* never NULL */
+        const char *user_id;     /* the signed-in caller, "" when anonymous */
+        const char *roles;       /* comma-separated roles of the caller, "" when anonymous */
+        void *svc;               /* the service's own context (ej_service_def.svc) */
+        const char *client_addr; /* Ej-Client-Addr from the gateway, "" when absent */
+        int retry_after_s;       /* set by a handler returning EJ_ERR_TOO_MANY: sent back as
+                                    the Ej-Retry-After header when > 0 */
 };
 
 /* Fills `resp` (already initialised to its defaults, allocated in call->arena) from `req`.
