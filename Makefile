@@ -22,7 +22,7 @@ CPPFLAGS := -D_GNU_SOURCE -Iservices/common -isystem proto/gen -isystem $(BUILD)
 CFLAGS := $(WARN) $(HARDEN) $(OPT) $(SANFLAGS) -MMD -MP \
           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
-LDFLAGS := $(SANFLAGS)
+LDFLAGS := $(SANFLAGS) -Wl,--as-needed
 
 PROTOS := $(wildcard proto/*.proto)
 PB_C := $(patsubst proto/%.proto,proto/gen/%.pb-c.c,$(PROTOS))
