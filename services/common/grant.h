@@ -23,7 +23,7 @@
 #include "status.h"
 
 #define EJ_GRANT_KEY_BYTES 32
-#define EJ_GRANT_TOKEN_MAX 512 /* bytes of a token, NUL included */
+#define EJ_GRANT_TOKEN_MAX 640 /* bytes of a token, NUL included */
 #define EJ_GRANT_FIELD_MAX 128 /* bytes of file_id, user_id or purpose, NUL excluded */
 #define EJ_GRANT_ANY_USER  "*"
 #define EJ_GRANT_KEY_ENV   "EJ_GRANT_KEY"
