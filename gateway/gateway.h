@@ -40,11 +40,13 @@ struct gw_config {
         size_t body_limit;      /* EJ_BODY_LIMIT */
         bool cookie_secure;     /* EJ_COOKIE_SECURE */
         const char *cookie_name;
-        int session_cache_ms;      /* EJ_SESSION_CACHE_MS */
-        size_t session_cache_size; /* EJ_SESSION_CACHE_SIZE */
-        const char *site_name;     /* EJ_SITE_NAME */
-        const char *web_root;      /* EJ_WEB_ROOT */
-        bool access_log;           /* EJ_ACCESS_LOG */
+        int session_cache_ms;        /* EJ_SESSION_CACHE_MS */
+        size_t session_cache_size;   /* EJ_SESSION_CACHE_SIZE */
+        const char *site_name;       /* EJ_SITE_NAME */
+        const char *web_root;        /* EJ_WEB_ROOT */
+        bool access_log;             /* EJ_ACCESS_LOG */
+        const char *trusted_proxies; /* EJ_TRUSTED_PROXIES: comma-separated addresses, "" none */
+        bool dev_mail;               /* EJ_DEV_MAIL: the caught-mail routes exist */
 };
 
 struct gw_upstream;
@@ -78,6 +80,8 @@ struct gw_out {
         const char *content_type; /* NULL: application/json */
         const char *set_cookie;   /* arena string or NULL */
         const char *allow;        /* Allow header of a 405, or NULL */
+        const char *retry_after;  /* Retry-After header (seconds), or NULL */
+        const char *disposition;  /* Content-Disposition header, or NULL */
         const char *const *skip;  /* proto field names left out of the JSON */
 };
 
@@ -86,6 +90,12 @@ enum gw_phase {
         GW_PHASE_WAITING, /* suspended, request on the bus */
         GW_PHASE_DONE,    /* outcome stored, connection resumed */
         GW_PHASE_SENT,    /* response queued */
+};
+
+enum gw_access {
+        GW_ACCESS_OK = 0,
+        GW_ACCESS_ROLE,    /* the route needs a role the principal lacks: forbidden */
+        GW_ACCESS_CONSENT, /* the principal owes consent: consent_required */
 };
 
 enum gw_stage {
@@ -117,6 +127,10 @@ struct gw_req {
         char token_hash[65];
         const char *user_id; /* arena, NULL when anonymous */
         const char *roles;
+        bool consent_required; /* the principal owes consent to the current text */
+        bool verified;         /* the principal's e-mail address is verified */
+        enum gw_access denied; /* why the gateway refused the principal, GW_ACCESS_OK */
+        char client_addr[64];  /* the client's address (peer or trusted X-Forwarded-For) */
 
         /* The bus exchange. */
         enum gw_stage stage;
@@ -160,6 +174,8 @@ void gw_upstream_done(struct gw_req *req);
 struct gw_principal {
         const char *user_id;
         const char *roles;
+        bool consent_required;
+        bool verified;
         long long expires_at_ms;
 };
 
@@ -170,10 +186,20 @@ void gw_sessions_destroy(struct gw_sessions *s); /* accepts NULL */
 bool gw_sessions_get(struct gw_sessions *s, const char *hash, struct ej_arena *arena,
                      struct gw_principal *out);
 
-void gw_sessions_put(struct gw_sessions *s, const char *hash, const char *user_id,
-                     const char *roles, long long expires_at_ms);
+/* Caches `p` (strings copied) for the token whose SHA-256 hex is `hash`. */
+void gw_sessions_put(struct gw_sessions *s, const char *hash, const struct gw_principal *p);
 
 void gw_sessions_evict(struct gw_sessions *s, const char *hash);
+
+/* Drops every cached session of `user_id` (its roles, consent or state changed); returns how
+ * many. */
+size_t gw_sessions_evict_user(struct gw_sessions *s, const char *user_id);
+
+/* Subscribes to "ej.bcast.session.user_changed" (data: a user id), whose every message drops
+ * that user's cached sessions; lives until gw_sessions_unsubscribe (NULL ok). The per-token
+ * "ej.bcast.session.revoked" is upstream.c's. */
+enum ej_status gw_sessions_subscribe(struct gw_sessions *s, natsConnection *nc, struct ej_err *err);
+void gw_sessions_unsubscribe(struct gw_sessions *s);
 
 size_t gw_sessions_count(struct gw_sessions *s);
 
@@ -212,6 +238,34 @@ unsigned gw_http_status(enum ej_status st);
 /* Fills `out` with an error answer. */
 void gw_out_error(struct gw_out *out, struct gw_req *req, enum ej_status st, const char *message,
                   const char *field);
+
+/* Gateway-level error codes that are not an enum ej_status: "consent_required" (403). */
+#define GW_CODE_CONSENT_REQUIRED "consent_required"
+
+/* Fills `out` with an error answer of HTTP `http_status` and code name `code`. */
+void gw_out_error_code(struct gw_out *out, struct gw_req *req, unsigned http_status,
+                       const char *code, const char *message);
+
+/* --- session.c: who calls, and may they --- */
+
+/* Decides whether the signed-in principal in `req` may call its route: the roles of a
+ * GW_AUTH_ROLE route, then the consent owed. */
+enum gw_access gw_access_check(const struct gw_req *req);
+
+/* Fills `out` with the 403 answer for a refusal (`why` not GW_ACCESS_OK). */
+void gw_out_denied(struct gw_out *out, struct gw_req *req, enum gw_access why);
+
+/* Sets req->client_addr from the connection's peer address, or from X-Forwarded-For when the
+ * peer is one of EJ_TRUSTED_PROXIES (see gw_client_addr_pick). */
+void gw_req_client_addr(struct gw_req *req);
+
+/* --- handlers.c --- */
+
+/* Binds the query parameter `key` to the field of that name in `msg`, or to the field of that
+ * name in one of msg's singular sub-messages (created on demand: "limit" and "cursor" fill
+ * `page`). EJ_ERR_INVALID naming the parameter when no field takes it. */
+enum ej_status gw_bind_query(ProtobufCMessage *msg, const char *key, const char *value,
+                             struct ej_arena *arena, struct ej_err *err);
 
 /* The comma-joined `roles`, in `arena`. */
 const char *gw_join_roles(struct ej_arena *arena, size_t n, char *const *roles);

@@ -1,14 +1,59 @@
 /*
  * handlers.c: the hooks of the route table: calls the gateway answers itself (/healthz,
- * /readyz, /metrics, /api/site) and the session cookie of login and logout. Everything else is
- * plain transcoding and needs no code here.
+ * /readyz, /metrics, /api/site), the session cookie of login, logout and password change, the
+ * GDPR export as a download; plus the query-parameter binding and the gateway-level error
+ * codes. Everything else is plain transcoding and needs no code here.
  */
 #include "gateway.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ids.h"
+#include "pbjson.h"
 #include "users.pb-c.h"
+
+void gw_out_error_code(struct gw_out *out, struct gw_req *req, unsigned http_status,
+                       const char *code, const char *message)
+{
+        ej_buf_reset(&out->body);
+        out->status = http_status;
+        out->content_type = NULL;
+        ej_buf_append_c(&out->body, "{\"error\":{\"code\":");
+        ej_buf_append_json_str(&out->body, code, strlen(code));
+        ej_buf_append_c(&out->body, ",\"message\":");
+        ej_buf_append_json_str(&out->body, message, strlen(message));
+        ej_buf_append_c(&out->body, ",\"requestId\":");
+        ej_buf_append_json_str(&out->body, req->rid, strlen(req->rid));
+        ej_buf_append_c(&out->body, "}}");
+}
+
+enum ej_status gw_bind_query(ProtobufCMessage *msg, const char *key, const char *value,
+                             struct ej_arena *arena, struct ej_err *err)
+{
+        const ProtobufCMessageDescriptor *d = msg->descriptor;
+        enum ej_status st = ej_pbjson_set_field(msg, key, ej_str_c(value), arena, err);
+
+        if (st != EJ_ERR_NOT_FOUND)
+                return st;
+        for (unsigned i = 0; i < d->n_fields; i++) {
+                const ProtobufCFieldDescriptor *f = &d->fields[i];
+                const ProtobufCMessageDescriptor *sub = f->descriptor;
+                ProtobufCMessage **slot;
+
+                if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
+                    protobuf_c_message_descriptor_get_field_by_name(sub, key) == NULL)
+                        continue;
+                slot = (ProtobufCMessage **)(void *)((char *)msg + f->offset);
+                if (*slot == NULL) {
+                        *slot = ej_arena_calloc(arena, sub->sizeof_message);
+                        protobuf_c_message_init(sub, *slot);
+                }
+                return ej_pbjson_set_field(*slot, key, ej_str_c(value), arena, err);
+        }
+        return ej_err_set(err, EJ_ERR_INVALID, key, "unknown query parameter \"%s\"", key);
+}
 
 static void healthz(struct gw_req *req, struct gw_out *out)
 {
@@ -40,30 +85,28 @@ static void site(struct gw_req *req, struct gw_out *out)
         ej_buf_append_c(&out->body, "}");
 }
 
-/* Login: the token leaves the JSON and becomes the cookie; the session is cached at once so the
- * next call needs no ej.users.authenticate. */
+/* Login: the token leaves the JSON and becomes the cookie. "Remember me" (the reply's
+ * `persistent`) gives the cookie a Max-Age up to the session's expiry; otherwise it is a
+ * browser-session cookie (the session still ends server-side at its own expiry). The session
+ * is not cached here: the reply does not say whether consent is owed, so the first call
+ * resolves it through ej.users.authenticate. */
 static void login_respond(struct gw_req *req, const ProtobufCMessage *resp, struct gw_out *out)
 {
         static const char *const skip[] = {"session_token", NULL};
         const Ej__Users__LoginResponse *lr = (const Ej__Users__LoginResponse *)resp;
-        char hash[EJ_SHA256_HEX_LEN];
-        long long ttl_s;
+        long long ttl_s = -1;
 
         if (lr == NULL)
                 return;
         out->skip = skip;
         if (lr->session_token == NULL || lr->session_token[0] == '\0')
                 return;
-        ttl_s = lr->expires_at_ms > 0 ? (lr->expires_at_ms - ej_now_ms()) / 1000 : -1;
-        if (lr->expires_at_ms > 0 && ttl_s < 0)
-                ttl_s = 0;
-        out->set_cookie = gw_session_cookie(req, lr->session_token, ttl_s);
-        if (lr->user && lr->user->id) {
-                ej_sha256_hex(lr->session_token, strlen(lr->session_token), hash);
-                gw_sessions_put(req->gw->sessions, hash, lr->user->id,
-                                gw_join_roles(req->arena, lr->user->n_roles, lr->user->roles),
-                                lr->expires_at_ms);
+        if (lr->persistent && lr->expires_at_ms > 0) {
+                ttl_s = (lr->expires_at_ms - ej_now_ms()) / 1000;
+                if (ttl_s < 0)
+                        ttl_s = 0;
         }
+        out->set_cookie = gw_session_cookie(req, lr->session_token, ttl_s);
 }
 
 /* Logout: the token to revoke is the cookie's, whatever the body says. */
@@ -84,9 +127,62 @@ static void logout_respond(struct gw_req *req, const ProtobufCMessage *resp, str
         }
 }
 
+/* Password change: the session kept is the caller's own (the cookie's); the service revokes the
+ * others. */
+static void password_prepare(struct gw_req *req, ProtobufCMessage *msg)
+{
+        Ej__Users__ChangePasswordRequest *cr = (Ej__Users__ChangePasswordRequest *)msg;
+
+        cr->session_token = ej_arena_strdup(req->arena, req->token ? req->token : "");
+}
+
+/* True when `name` is a plain file name we can put in a header unquoted-safe. */
+static bool filename_ok(const char *name)
+{
+        size_t n = 0;
+
+        for (; name && name[n]; n++) {
+                char c = name[n];
+
+                if (n >= 128 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+                        return false;
+        }
+        return n > 0 && name[0] != '.';
+}
+
+/* GDPR export: the service's JSON document is the body, as a download. */
+static void export_respond(struct gw_req *req, const ProtobufCMessage *resp, struct gw_out *out)
+{
+        const Ej__Users__ExportMyDataResponse *er = (const Ej__Users__ExportMyDataResponse *)resp;
+        const char *name;
+
+        if (er == NULL)
+                return;
+        if (filename_ok(er->filename)) {
+                name = er->filename;
+        } else {
+                char day[16];
+                time_t now = time(NULL);
+                struct tm tm;
+
+                gmtime_r(&now, &tm);
+                strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+                name = ej_arena_printf(req->arena, "easyjournal-export-%s.json", day);
+        }
+        ej_buf_reset(&out->body);
+        if (er->json && er->json[0])
+                ej_buf_append_c(&out->body, er->json);
+        else
+                ej_buf_append_c(&out->body, "{}");
+        out->disposition = ej_arena_printf(req->arena, "attachment; filename=\"%s\"", name);
+}
+
 const struct gw_hook gw_hook_healthz = {.local = healthz};
 const struct gw_hook gw_hook_readyz = {.local = readyz};
 const struct gw_hook gw_hook_metrics = {.local = metrics};
 const struct gw_hook gw_hook_site = {.local = site};
 const struct gw_hook gw_hook_login = {.respond = login_respond};
 const struct gw_hook gw_hook_logout = {.prepare = logout_prepare, .respond = logout_respond};
+const struct gw_hook gw_hook_password = {.prepare = password_prepare};
+const struct gw_hook gw_hook_export = {.respond = export_respond};

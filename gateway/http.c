@@ -138,22 +138,6 @@ const char *gw_session_cookie(struct gw_req *req, const char *token, long long m
                                cfg->cookie_secure ? "; Secure" : "");
 }
 
-/* True when `roles` (comma-separated) holds `role`. */
-static bool has_role(const char *roles, const char *role)
-{
-        size_t n = strlen(role);
-
-        for (const char *p = roles; p && *p;) {
-                const char *end = strchr(p, ',');
-                size_t k = end ? (size_t)(end - p) : strlen(p);
-
-                if (k == n && memcmp(p, role, n) == 0)
-                        return true;
-                p = end ? end + 1 : NULL;
-        }
-        return false;
-}
-
 /* --- responses --- */
 
 static void add_common_headers(struct MHD_Response *resp, const char *rid, bool no_store)
@@ -198,6 +182,11 @@ static enum MHD_Result send_out(struct gw_req *req, struct gw_out *out)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, out->set_cookie);
         if (out->allow)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out->allow);
+        if (out->retry_after)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, out->retry_after);
+        if (out->disposition)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+                                        out->disposition);
         add_common_headers(resp, req->rid, true);
         return queue(req, out->status ? out->status : 200, resp);
 }
@@ -249,6 +238,7 @@ static struct gw_req *req_new(struct gw *gw, struct MHD_Connection *conn, const 
                 snprintf(req->rid, sizeof(req->rid), "%s", rid);
         else
                 ej_random_token(req->rid, sizeof(req->rid), 12);
+        gw_req_client_addr(req);
         return req;
 }
 
@@ -320,10 +310,7 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
         (void)kind;
         if (q->st != EJ_OK)
                 return MHD_NO;
-        st = ej_pbjson_set_field(q->msg, key, ej_str_c(value), q->req->arena, &q->err);
-        if (st == EJ_ERR_NOT_FOUND)
-                st =
-                    ej_err_set(&q->err, EJ_ERR_INVALID, key, "unknown query parameter \"%s\"", key);
+        st = gw_bind_query(q->msg, key, value ? value : "", q->req->arena, &q->err);
         q->st = st;
         return st == EJ_OK ? MHD_YES : MHD_NO;
 }
@@ -382,11 +369,17 @@ static enum MHD_Result start_call(struct gw_req *req)
                 req->token = ej_arena_strdup(req->arena, tok);
                 ej_sha256_hex(tok, strlen(tok), req->token_hash);
                 if (gw_sessions_get(gw->sessions, req->token_hash, req->arena, &p)) {
+                        struct gw_out out = {0};
+
                         req->user_id = p.user_id;
                         req->roles = p.roles;
-                        if (r->auth == GW_AUTH_ROLE && !has_role(req->roles, r->role))
-                                return send_error(req, EJ_ERR_FORBIDDEN,
-                                                  "your roles do not allow this", NULL);
+                        req->consent_required = p.consent_required;
+                        req->verified = p.verified;
+                        req->denied = gw_access_check(req);
+                        if (req->denied != GW_ACCESS_OK) {
+                                gw_out_denied(&out, req, req->denied);
+                                return send_out(req, &out);
+                        }
                 } else {
                         req->stage = GW_STAGE_AUTH;
                 }
@@ -440,10 +433,19 @@ static bool take_principal(struct gw_req *req)
                     ej_err_set(&req->outcome_err, EJ_ERR_UNAUTHENTICATED, NULL, "sign in first");
                 return false;
         }
-        req->user_id = p->user_id;
-        req->roles = gw_join_roles(req->arena, p->n_roles, p->roles);
-        gw_sessions_put(req->gw->sessions, req->token_hash, req->user_id, req->roles,
-                        p->expires_at_ms);
+        {
+                struct gw_principal gp = {.user_id = p->user_id,
+                                          .roles = gw_join_roles(req->arena, p->n_roles, p->roles),
+                                          .consent_required = p->consent_required,
+                                          .verified = p->verified,
+                                          .expires_at_ms = p->expires_at_ms};
+
+                req->user_id = gp.user_id;
+                req->roles = gp.roles;
+                req->consent_required = gp.consent_required;
+                req->verified = gp.verified;
+                gw_sessions_put(req->gw->sessions, req->token_hash, &gp);
+        }
         return true;
 }
 
@@ -453,10 +455,8 @@ void gw_upstream_done(struct gw_req *req)
 
         /* The connection is suspended: this thread owns req until it resumes it. */
         if (req->stage == GW_STAGE_AUTH && req->outcome == EJ_OK && take_principal(req)) {
-                if (r->auth == GW_AUTH_ROLE && !has_role(req->roles, r->role)) {
-                        req->outcome = ej_err_set(&req->outcome_err, EJ_ERR_FORBIDDEN, NULL,
-                                                  "your roles do not allow this");
-                } else {
+                req->denied = gw_access_check(req);
+                if (req->denied == GW_ACCESS_OK) {
                         int timeout =
                             r->timeout_ms ? r->timeout_ms : req->gw->cfg->request_timeout_ms;
 
@@ -483,6 +483,20 @@ static const char *service_of(const char *subject, char *buf, size_t size)
         return buf;
 }
 
+/* The reply's Ej-Retry-After (whole seconds) for the Retry-After header, or NULL. */
+static const char *retry_after_of(struct gw_req *req)
+{
+        const char *v = NULL;
+        size_t n;
+
+        if (natsMsgHeader_Get(req->reply, EJ_HDR_RETRY_AFTER, &v) != NATS_OK || v == NULL)
+                return NULL;
+        n = strspn(v, "0123456789");
+        if (n == 0 || n > 9 || v[n] != '\0')
+                return NULL;
+        return ej_arena_strdup(req->arena, v);
+}
+
 static enum MHD_Result finish(struct gw_req *req)
 {
         const struct gw_route *r = req->route;
@@ -492,6 +506,10 @@ static enum MHD_Result finish(struct gw_req *req)
         char svc[64], text[160];
         enum ej_status st = req->outcome;
 
+        if (req->denied != GW_ACCESS_OK) {
+                gw_out_denied(&out, req, req->denied);
+                return send_out(req, &out);
+        }
         service_of(req->subject, svc, sizeof(svc));
         if (st == EJ_ERR_TIMEOUT) {
                 snprintf(text, sizeof(text), "the %s service did not answer in time", svc);
@@ -526,6 +544,8 @@ static enum MHD_Result finish(struct gw_req *req)
                 }
         } else {
                 gw_out_error(&out, req, st, err.msg, err.field);
+                if (st == EJ_ERR_TOO_MANY && req->reply)
+                        out.retry_after = retry_after_of(req);
                 if (st == EJ_ERR_UNAUTHENTICATED && req->token) {
                         /* The session is gone: drop it here and in the browser. */
                         gw_sessions_evict(req->gw->sessions, req->token_hash);
@@ -630,10 +650,19 @@ static enum MHD_Result dispatch(struct gw_req *req)
                         return serve_static(req);
                 return send_error(req, EJ_ERR_NOT_FOUND, "no such API route", NULL);
         }
+        if (r->dev_mail && !req->gw->cfg->dev_mail)
+                return send_error(req, EJ_ERR_NOT_FOUND, "no such API route", NULL);
         req->route = r;
         req->stats_index = (size_t)(r - gw_routes);
         if (state_changing(req->method_bit) && !same_origin(req))
                 return send_error(req, EJ_ERR_FORBIDDEN, "cross-site request refused", NULL);
+        /* A cross-site form cannot send application/json without a preflight we never grant:
+         * no state-changing JSON call without it, body or not. */
+        if (state_changing(req->method_bit) && !r->upload &&
+            !is_json_type(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_CONTENT_TYPE)))
+                return send_error(req, EJ_ERR_UNSUPPORTED,
+                                  "send this request with Content-Type: application/json", NULL);
         if (r->hook && r->hook->local) {
                 struct gw_out out = {0};
 

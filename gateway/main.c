@@ -49,6 +49,9 @@ static enum ej_status load_config(struct gw_config *c, struct ej_err *err)
         c->session_cache_size = (size_t)v;
         if ((st = ej_env_bool("EJ_ACCESS_LOG", true, &c->access_log, err)) != EJ_OK)
                 return st;
+        c->trusted_proxies = ej_env_str("EJ_TRUSTED_PROXIES", "");
+        if ((st = ej_env_bool("EJ_DEV_MAIL", false, &c->dev_mail, err)) != EJ_OK)
+                return st;
         return EJ_OK;
 }
 
@@ -132,6 +135,10 @@ int main(void)
         gw.metrics = ej_metrics_create();
         gw.sessions = gw_sessions_create(cfg.session_cache_size, cfg.session_cache_ms);
         gw.web = gw_static_open(cfg.web_root);
+        if (gw_sessions_subscribe(gw.sessions, ej_bus_conn(gw.bus), &err) != EJ_OK) {
+                fprintf(stderr, "ej-gateway: %s\n", err.msg);
+                goto out;
+        }
         if (gw_upstream_create(&gw.up, &gw, &err) != EJ_OK) {
                 fprintf(stderr, "ej-gateway: %s\n", err.msg);
                 goto out;
@@ -157,6 +164,7 @@ int main(void)
 out:
         gw_http_stop(&gw);
         gw_upstream_destroy(gw.up);
+        gw_sessions_unsubscribe(gw.sessions);
         ej_bus_destroy(gw.bus, 2000);
         gw_sessions_destroy(gw.sessions);
         gw_static_close(gw.web);

@@ -1,5 +1,7 @@
 #include "routes.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,7 +16,7 @@ const struct gw_route gw_routes[] = {
     {.method = GW_GET, .pattern = "/metrics", .hook = &gw_hook_metrics},
     {.method = GW_GET, .pattern = "/api/site", .hook = &gw_hook_site},
 
-    /* Accounts and sessions: the users service. */
+    /* Accounts and sessions: the users service. Anyone. */
     {.method = GW_POST,
      .pattern = "/api/auth/register",
      .subject = "ej.users.register",
@@ -22,24 +24,227 @@ const struct gw_route gw_routes[] = {
      .resp_desc = &ej__users__register_response__descriptor,
      .success_status = 201},
     {.method = GW_POST,
+     .pattern = "/api/auth/verify",
+     .subject = "ej.users.verify_email",
+     .req_desc = &ej__users__token_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor},
+    {.method = GW_POST,
+     .pattern = "/api/auth/verify/resend",
+     .subject = "ej.users.resend_verification",
+     .req_desc = &ej__users__resend_verification_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor},
+    {.method = GW_POST,
      .pattern = "/api/auth/login",
      .subject = "ej.users.login",
      .req_desc = &ej__users__login_request__descriptor,
      .resp_desc = &ej__users__login_response__descriptor,
      .hook = &gw_hook_login},
     {.method = GW_POST,
+     .pattern = "/api/auth/password/forgot",
+     .subject = "ej.users.request_password_reset",
+     .req_desc = &ej__users__password_reset_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor},
+    {.method = GW_POST,
+     .pattern = "/api/auth/password/reset",
+     .subject = "ej.users.reset_password",
+     .req_desc = &ej__users__reset_password_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor},
+    {.method = GW_POST,
+     .pattern = "/api/auth/invitation/accept",
+     .subject = "ej.users.accept_invitation",
+     .req_desc = &ej__users__accept_invitation_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor},
+    {.method = GW_POST,
+     .pattern = "/api/auth/email/confirm",
+     .subject = "ej.users.confirm_email_change",
+     .req_desc = &ej__users__token_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor},
+    {.method = GW_POST,
+     .pattern = "/api/auth/erasure/confirm",
+     .subject = "ej.users.confirm_erasure",
+     .req_desc = &ej__users__token_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor},
+    {.method = GW_GET,
+     .pattern = "/api/consent",
+     .subject = "ej.users.get_consent",
+     .req_desc = &ej__users__get_consent_request__descriptor,
+     .resp_desc = &ej__users__consent_version__descriptor,
+     .consent_exempt = true},
+    {.method = GW_GET,
+     .pattern = "/api/privacy",
+     .subject = "ej.users.get_privacy",
+     .req_desc = &ej__users__get_privacy_request__descriptor,
+     .resp_desc = &ej__users__privacy_policy__descriptor,
+     .consent_exempt = true},
+
+    /* The signed-in person's own account. */
+    {.method = GW_POST,
      .pattern = "/api/auth/logout",
      .subject = "ej.users.logout",
      .req_desc = &ej__users__logout_request__descriptor,
      .resp_desc = &ej__common__empty__descriptor,
      .auth = GW_AUTH_SESSION,
+     .consent_exempt = true,
      .hook = &gw_hook_logout},
     {.method = GW_GET,
      .pattern = "/api/me",
      .subject = "ej.users.me",
      .req_desc = &ej__users__me_request__descriptor,
      .resp_desc = &ej__users__me_response__descriptor,
+     .auth = GW_AUTH_SESSION,
+     .consent_exempt = true},
+    {.method = GW_PATCH,
+     .pattern = "/api/me",
+     .subject = "ej.users.update_profile",
+     .req_desc = &ej__users__update_profile_request__descriptor,
+     .resp_desc = &ej__users__me_response__descriptor,
      .auth = GW_AUTH_SESSION},
+    {.method = GW_POST,
+     .pattern = "/api/me/password",
+     .subject = "ej.users.change_password",
+     .req_desc = &ej__users__change_password_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor,
+     .auth = GW_AUTH_SESSION,
+     .hook = &gw_hook_password},
+    {.method = GW_POST,
+     .pattern = "/api/me/email",
+     .subject = "ej.users.change_email",
+     .req_desc = &ej__users__change_email_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor,
+     .auth = GW_AUTH_SESSION},
+    {.method = GW_GET,
+     .pattern = "/api/me/export",
+     .subject = "ej.users.export_my_data",
+     .req_desc = &ej__users__export_my_data_request__descriptor,
+     .resp_desc = &ej__users__export_my_data_response__descriptor,
+     .auth = GW_AUTH_SESSION,
+     .consent_exempt = true,
+     .timeout_ms = 30000,
+     .hook = &gw_hook_export},
+    {.method = GW_POST,
+     .pattern = "/api/me/erasure",
+     .subject = "ej.users.request_erasure",
+     .req_desc = &ej__users__request_erasure_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor,
+     .auth = GW_AUTH_SESSION,
+     .consent_exempt = true},
+    {.method = GW_POST,
+     .pattern = "/api/consent/accept",
+     .subject = "ej.users.accept_consent",
+     .req_desc = &ej__users__accept_consent_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor,
+     .auth = GW_AUTH_SESSION,
+     .consent_exempt = true},
+    {.method = GW_POST,
+     .pattern = "/api/consent/withdraw",
+     .subject = "ej.users.withdraw_consent",
+     .req_desc = &ej__users__withdraw_consent_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor,
+     .auth = GW_AUTH_SESSION,
+     .consent_exempt = true},
+
+    /* Administration. Every service checks the role again on its side. */
+    {.method = GW_GET,
+     .pattern = "/api/admin/users",
+     .subject = "ej.users.list_users",
+     .req_desc = &ej__users__list_users_request__descriptor,
+     .resp_desc = &ej__users__list_users_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_POST,
+     .pattern = "/api/admin/users",
+     .subject = "ej.users.create_user",
+     .req_desc = &ej__users__create_user_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin",
+     .success_status = 201},
+    {.method = GW_GET,
+     .pattern = "/api/admin/users/{user_id}",
+     .subject = "ej.users.get_user",
+     .req_desc = &ej__users__user_id_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_PATCH,
+     .pattern = "/api/admin/users/{user_id}",
+     .subject = "ej.users.update_user",
+     .req_desc = &ej__users__update_user_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_PUT,
+     .pattern = "/api/admin/users/{user_id}/roles/{role}",
+     .subject = "ej.users.grant_role",
+     .req_desc = &ej__users__role_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_DELETE,
+     .pattern = "/api/admin/users/{user_id}/roles/{role}",
+     .subject = "ej.users.revoke_role",
+     .req_desc = &ej__users__role_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_POST,
+     .pattern = "/api/admin/users/{user_id}/deactivate",
+     .subject = "ej.users.deactivate_user",
+     .req_desc = &ej__users__user_id_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_POST,
+     .pattern = "/api/admin/users/{user_id}/reactivate",
+     .subject = "ej.users.reactivate_user",
+     .req_desc = &ej__users__user_id_request__descriptor,
+     .resp_desc = &ej__users__user_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_POST,
+     .pattern = "/api/admin/users/{user_id}/erase",
+     .subject = "ej.users.erase_user",
+     .req_desc = &ej__users__user_id_request__descriptor,
+     .resp_desc = &ej__common__empty__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin",
+     .timeout_ms = 30000},
+    {.method = GW_POST,
+     .pattern = "/api/admin/invitations",
+     .subject = "ej.users.invite_user",
+     .req_desc = &ej__users__invite_user_request__descriptor,
+     .resp_desc = &ej__users__invite_user_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "editor,admin"},
+    {.method = GW_GET,
+     .pattern = "/api/admin/activity",
+     .subject = "ej.users.list_activity",
+     .req_desc = &ej__users__list_activity_request__descriptor,
+     .resp_desc = &ej__users__list_activity_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_GET,
+     .pattern = "/api/admin/consent",
+     .subject = "ej.users.consent_stats",
+     .req_desc = &ej__users__consent_stats_request__descriptor,
+     .resp_desc = &ej__users__consent_stats__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_PUT,
+     .pattern = "/api/admin/consent",
+     .subject = "ej.users.publish_consent",
+     .req_desc = &ej__users__publish_consent_request__descriptor,
+     .resp_desc = &ej__users__consent_version__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+    {.method = GW_PUT,
+     .pattern = "/api/admin/privacy",
+     .subject = "ej.users.set_privacy",
+     .req_desc = &ej__users__set_privacy_request__descriptor,
+     .resp_desc = &ej__users__privacy_policy__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin"},
+
 };
 
 const size_t gw_routes_count = sizeof(gw_routes) / sizeof(gw_routes[0]);
@@ -145,4 +350,89 @@ const struct gw_route *gw_route_match(const struct gw_route *table, size_t n, un
         if (allowed)
                 *allowed = seen;
         return NULL;
+}
+
+/* True when the comma-separated `list` holds the name s[0..n). */
+static bool list_has(const char *list, const char *s, size_t n)
+{
+        for (const char *p = list; p && *p;) {
+                const char *end = strchr(p, ',');
+                size_t k = end ? (size_t)(end - p) : strlen(p);
+
+                while (k > 0 && *p == ' ') {
+                        p++;
+                        k--;
+                }
+                while (k > 0 && p[k - 1] == ' ')
+                        k--;
+                if (k == n && n > 0 && memcmp(p, s, n) == 0)
+                        return true;
+                p = end ? end + 1 : NULL;
+        }
+        return false;
+}
+
+bool gw_roles_allow(const char *have, const char *want)
+{
+        for (const char *p = want; p && *p;) {
+                const char *end = strchr(p, ',');
+                size_t k = end ? (size_t)(end - p) : strlen(p);
+
+                if (list_has(have, p, k))
+                        return true;
+                p = end ? end + 1 : NULL;
+        }
+        return false;
+}
+
+bool gw_consent_blocks(const struct gw_route *route, bool consent_required)
+{
+        return consent_required && route->auth != GW_AUTH_NONE && !route->consent_exempt;
+}
+
+/* True when s[0..n) is the text of an IPv4 or IPv6 address. */
+static bool is_ip_text(const char *s, size_t n)
+{
+        char buf[INET6_ADDRSTRLEN];
+        unsigned char bin[sizeof(struct in6_addr)];
+
+        if (n == 0 || n >= sizeof(buf))
+                return false;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        return inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1;
+}
+
+void gw_client_addr_pick(const char *peer, const char *xff, const char *trusted, char *out,
+                         size_t out_size)
+{
+        const char *end;
+
+        if (out_size == 0)
+                return;
+        snprintf(out, out_size, "%s", peer ? peer : "");
+        if (xff == NULL || peer == NULL || !list_has(trusted, peer, strlen(peer)))
+                return;
+        /* Right to left: the nearest hop first; our own proxies are skipped. */
+        end = xff + strlen(xff);
+        while (end > xff) {
+                const char *start = end;
+                const char *a, *b;
+
+                while (start > xff && start[-1] != ',')
+                        start--;
+                a = start;
+                b = end;
+                while (a < b && (*a == ' ' || *a == '\t'))
+                        a++;
+                while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+                        b--;
+                if (!is_ip_text(a, (size_t)(b - a)))
+                        return; /* a hop we cannot read: trust nothing beyond the peer */
+                if (!list_has(trusted, a, (size_t)(b - a)) || start == xff) {
+                        snprintf(out, out_size, "%.*s", (int)(b - a), a);
+                        return;
+                }
+                end = start > xff ? start - 1 : xff;
+        }
 }

@@ -5,6 +5,17 @@
  * deadline, and an optional hook for the few calls that need more than transcoding (the session
  * cookie of login and logout) or that the gateway answers itself (/healthz, /api/site, ...).
  *
+ * Access (checked by the gateway before the call goes out; every service checks again on its
+ * side): GW_AUTH_NONE admits anyone; GW_AUTH_SESSION needs a valid session; GW_AUTH_ROLE a
+ * session holding any of the comma-separated .roles (403 forbidden otherwise). A signed-in
+ * person who owes consent to a newer consent text gets 403 consent_required on every session
+ * route except those marked .consent_exempt (the ones needed to read and give or withdraw
+ * consent, see their own account, export it, ask for erasure, and sign out).
+ *
+ * Body: a JSON route takes only application/json on POST/PUT/PATCH/DELETE, body or not (a
+ * cross-site form cannot send that type without a CORS preflight, which we never grant). An
+ * .upload route takes a raw body of any type (files); the Origin check applies to both.
+ *
  * Matching policy: a path matches a pattern when it has the same number of '/'-separated
  * segments, every literal segment is equal byte for byte, and every {param} segment is
  * non-empty. Trailing slashes are not folded: "/api/me/" is not "/api/me" (404). When the path
@@ -16,6 +27,7 @@
 #ifndef EJ_GW_ROUTES_H
 #define EJ_GW_ROUTES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -35,7 +47,7 @@ enum gw_method {
 enum gw_auth {
         GW_AUTH_NONE = 0, /* anyone */
         GW_AUTH_SESSION,  /* a valid session cookie */
-        GW_AUTH_ROLE,     /* a valid session whose roles include route->role */
+        GW_AUTH_ROLE,     /* a valid session holding any of route->roles */
 };
 
 struct gw_req;
@@ -59,7 +71,10 @@ struct gw_route {
         const ProtobufCMessageDescriptor *req_desc;
         const ProtobufCMessageDescriptor *resp_desc;
         enum gw_auth auth;
-        const char *role;        /* for GW_AUTH_ROLE */
+        const char *roles;       /* GW_AUTH_ROLE: any of these, comma-separated ("admin") */
+        bool consent_exempt;     /* answered even while consent is owed */
+        bool upload;             /* raw body of any media type (exempt from the JSON rule) */
+        bool dev_mail;           /* exists only with EJ_DEV_MAIL=true (404 otherwise) */
         int timeout_ms;          /* 0: the gateway's default */
         unsigned success_status; /* 0: 200 */
         const struct gw_hook *hook;
@@ -81,6 +96,8 @@ extern const struct gw_hook gw_hook_metrics;
 extern const struct gw_hook gw_hook_site;
 extern const struct gw_hook gw_hook_login;
 extern const struct gw_hook gw_hook_logout;
+extern const struct gw_hook gw_hook_password;
+extern const struct gw_hook gw_hook_export;
 
 /* The gateway's table and its length. */
 extern const struct gw_route gw_routes[];
@@ -101,5 +118,20 @@ int gw_pattern_match(const char *pattern, const char *path, struct gw_params *pa
 const struct gw_route *gw_route_match(const struct gw_route *table, size_t n, unsigned method,
                                       const char *path, struct gw_params *params,
                                       unsigned *allowed);
+
+/* True when the comma-separated `have` holds any of the comma-separated `want` (whole names;
+ * NULL or "" holds nothing). */
+bool gw_roles_allow(const char *have, const char *want);
+
+/* True when a principal owing consent (`consent_required`) is refused `route`. */
+bool gw_consent_blocks(const struct gw_route *route, bool consent_required);
+
+/* The client's address for the services: the socket peer `peer`, unless the peer is one of the
+ * comma-separated `trusted` proxies and `xff` (X-Forwarded-For, may be NULL) names hops: then
+ * the last hop that is not itself a trusted proxy (the one our own proxies saw). Written into
+ * out (NUL-terminated, at most out_size - 1 bytes); a hop that is not a plain IPv4/IPv6 text
+ * is refused and the peer kept. */
+void gw_client_addr_pick(const char *peer, const char *xff, const char *trusted, char *out,
+                         size_t out_size);
 
 #endif

@@ -2,25 +2,36 @@
  * session.c: the gateway's cache of resolved sessions, so a signed-in request usually costs no
  * ej.users.authenticate round trip. Keyed by the SHA-256 hex of the token (the raw token is
  * never stored). An entry lives at most ttl_ms and never past the session's own expiry; when
- * the cache is full the oldest entry goes. A revocation broadcast evicts at once. One mutex;
- * thread-safe.
+ * the cache is full the oldest entry goes. A revocation broadcast evicts one token at once; a
+ * user_changed broadcast (logout everywhere, password, roles, consent, deactivation) evicts all
+ * of a user's sessions at once through a second index by user id, so it costs the user's own
+ * entries, not a scan of the cache. One mutex; thread-safe.
  */
 #include "gateway.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ids.h"
+#include "log.h"
 
-#define SESSION_BUCKETS 4096u /* power of two */
+#define SESSION_BUCKETS      65536u /* power of two: ~2 entries a chain at 100k */
+#define USER_BUCKETS         65536u /* power of two */
+#define USER_CHANGED_SUBJECT "ej.bcast.session.user_changed"
 
 struct entry {
         struct entry *next;          /* hash chain */
         struct entry *older, *newer; /* age list */
+        struct entry *unext;         /* chain of the user index bucket */
+        struct entry **uprev;        /* the link pointing at this entry in that chain */
         char hash[EJ_SHA256_HEX_LEN];
         char *user_id;
         char *roles;
+        bool consent_required;
+        bool verified;
         long long expires_at_ms; /* realtime: the session's expiry, 0 when unknown */
         long long fresh_until;   /* monotonic: the cache's own limit */
 };
@@ -28,9 +39,11 @@ struct entry {
 struct gw_sessions {
         pthread_mutex_t mu;
         struct entry *buckets[SESSION_BUCKETS];
+        struct entry *users[USER_BUCKETS];
         struct entry *oldest, *newest;
         size_t count, max;
         int ttl_ms;
+        natsSubscription *user_changed;
 };
 
 static size_t bucket_of(const char *hash)
@@ -41,6 +54,16 @@ static size_t bucket_of(const char *hash)
         for (int i = 0; i < 8 && hash[i]; i++)
                 h = h * 31 + (unsigned char)hash[i];
         return h & (SESSION_BUCKETS - 1);
+}
+
+/* FNV-1a over the whole id: user ids are not uniformly random text. */
+static size_t user_bucket_of(const char *user_id)
+{
+        uint32_t h = 2166136261u;
+
+        for (const unsigned char *p = (const unsigned char *)user_id; *p; p++)
+                h = (h ^ *p) * 16777619u;
+        return h & (USER_BUCKETS - 1);
 }
 
 static void entry_free(struct entry *e)
@@ -59,6 +82,9 @@ static void entry_drop(struct gw_sessions *s, struct entry *e)
                 link = &(*link)->next;
         if (*link)
                 *link = e->next;
+        *e->uprev = e->unext;
+        if (e->unext)
+                e->unext->uprev = e->uprev;
         if (e->older)
                 e->older->newer = e->newer;
         else
@@ -95,6 +121,7 @@ void gw_sessions_destroy(struct gw_sessions *s)
                 return;
         while (s->oldest)
                 entry_drop(s, s->oldest);
+        gw_sessions_unsubscribe(s);
         pthread_mutex_destroy(&s->mu);
         free(s);
 }
@@ -117,6 +144,8 @@ bool gw_sessions_get(struct gw_sessions *s, const char *hash, struct ej_arena *a
         if (e) {
                 out->user_id = ej_arena_strdup(arena, e->user_id);
                 out->roles = ej_arena_strdup(arena, e->roles);
+                out->consent_required = e->consent_required;
+                out->verified = e->verified;
                 out->expires_at_ms = e->expires_at_ms;
                 found = true;
         }
@@ -124,21 +153,25 @@ bool gw_sessions_get(struct gw_sessions *s, const char *hash, struct ej_arena *a
         return found;
 }
 
-void gw_sessions_put(struct gw_sessions *s, const char *hash, const char *user_id,
-                     const char *roles, long long expires_at_ms)
+void gw_sessions_put(struct gw_sessions *s, const char *hash, const struct gw_principal *p)
 {
         struct entry *e;
+        struct entry **uhead;
         size_t b;
 
-        if (s->ttl_ms <= 0 || strlen(hash) != EJ_SHA256_HEX_LEN - 1)
+        if (s->ttl_ms <= 0 || strlen(hash) != EJ_SHA256_HEX_LEN - 1 || p->user_id == NULL ||
+            p->user_id[0] == '\0')
                 return;
         e = xcalloc(1, sizeof(*e));
         memcpy(e->hash, hash, EJ_SHA256_HEX_LEN);
-        e->user_id = xstrdup(user_id ? user_id : "");
-        e->roles = xstrdup(roles ? roles : "");
-        e->expires_at_ms = expires_at_ms;
+        e->user_id = xstrdup(p->user_id);
+        e->roles = xstrdup(p->roles ? p->roles : "");
+        e->consent_required = p->consent_required;
+        e->verified = p->verified;
+        e->expires_at_ms = p->expires_at_ms;
         e->fresh_until = ej_mono_ms() + s->ttl_ms;
         b = bucket_of(hash);
+        uhead = &s->users[user_bucket_of(e->user_id)];
 
         pthread_mutex_lock(&s->mu);
         {
@@ -157,6 +190,11 @@ void gw_sessions_put(struct gw_sessions *s, const char *hash, const char *user_i
         else
                 s->oldest = e;
         s->newest = e;
+        e->unext = *uhead;
+        if (*uhead)
+                (*uhead)->uprev = &e->unext;
+        e->uprev = uhead;
+        *uhead = e;
         s->count++;
         pthread_mutex_unlock(&s->mu);
 }
@@ -182,4 +220,110 @@ size_t gw_sessions_count(struct gw_sessions *s)
         n = s->count;
         pthread_mutex_unlock(&s->mu);
         return n;
+}
+
+size_t gw_sessions_evict_user(struct gw_sessions *s, const char *user_id)
+{
+        size_t n = 0;
+        struct entry *e;
+
+        if (user_id == NULL || user_id[0] == '\0')
+                return 0;
+        pthread_mutex_lock(&s->mu);
+        e = s->users[user_bucket_of(user_id)];
+        while (e) {
+                struct entry *next = e->unext;
+
+                if (strcmp(e->user_id, user_id) == 0) {
+                        entry_drop(s, e);
+                        n++;
+                }
+                e = next;
+        }
+        pthread_mutex_unlock(&s->mu);
+        return n;
+}
+
+static void on_user_changed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+        struct gw_sessions *s = closure;
+        char user_id[128];
+        int n = natsMsg_GetDataLength(msg);
+
+        (void)nc;
+        (void)sub;
+        if (n > 0 && (size_t)n < sizeof(user_id)) {
+                memcpy(user_id, natsMsg_GetData(msg), (size_t)n);
+                user_id[n] = '\0';
+                gw_sessions_evict_user(s, user_id);
+        }
+        natsMsg_Destroy(msg);
+}
+
+enum ej_status gw_sessions_subscribe(struct gw_sessions *s, natsConnection *nc, struct ej_err *err)
+{
+        natsStatus ns = natsConnection_Subscribe(&s->user_changed, nc, USER_CHANGED_SUBJECT,
+                                                 on_user_changed, s);
+
+        if (ns == NATS_OK)
+                ns = natsSubscription_SetPendingLimits(s->user_changed, -1, -1);
+        if (ns == NATS_OK)
+                ns = natsConnection_Flush(nc);
+        if (ns != NATS_OK)
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot subscribe to %s: %s",
+                                  USER_CHANGED_SUBJECT, natsStatus_GetText(ns));
+        return EJ_OK;
+}
+
+void gw_sessions_unsubscribe(struct gw_sessions *s)
+{
+        if (s == NULL || s->user_changed == NULL)
+                return;
+        natsSubscription_Unsubscribe(s->user_changed);
+        natsSubscription_Destroy(s->user_changed);
+        s->user_changed = NULL;
+}
+
+enum gw_access gw_access_check(const struct gw_req *req)
+{
+        const struct gw_route *r = req->route;
+
+        if (r->auth == GW_AUTH_ROLE && !gw_roles_allow(req->roles, r->roles))
+                return GW_ACCESS_ROLE;
+        if (gw_consent_blocks(r, req->consent_required))
+                return GW_ACCESS_CONSENT;
+        return GW_ACCESS_OK;
+}
+
+void gw_out_denied(struct gw_out *out, struct gw_req *req, enum gw_access why)
+{
+        if (why == GW_ACCESS_CONSENT)
+                gw_out_error_code(out, req, 403, GW_CODE_CONSENT_REQUIRED,
+                                  "accept the current consent notice first");
+        else
+                gw_out_error(out, req, EJ_ERR_FORBIDDEN, "your roles do not allow this", NULL);
+}
+
+void gw_req_client_addr(struct gw_req *req)
+{
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char peer[INET6_ADDRSTRLEN] = "";
+        const char *xff;
+
+        if (ci && ci->client_addr) {
+                const struct sockaddr *sa = ci->client_addr;
+
+                if (sa->sa_family == AF_INET)
+                        inet_ntop(AF_INET,
+                                  &((const struct sockaddr_in *)(const void *)sa)->sin_addr, peer,
+                                  sizeof(peer));
+                else if (sa->sa_family == AF_INET6)
+                        inet_ntop(AF_INET6,
+                                  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, peer,
+                                  sizeof(peer));
+        }
+        xff = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+        gw_client_addr_pick(peer, xff, req->gw->cfg->trusted_proxies, req->client_addr,
+                            sizeof(req->client_addr));
 }

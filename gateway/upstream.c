@@ -105,6 +105,8 @@ void gw_upstream_send(struct gw_upstream *up, struct gw_req *req, const char *su
         /* An empty header value does not survive nats.c's header parser: absent means "". */
         if (s == NATS_OK && req->user_id && req->roles && req->roles[0])
                 s = natsMsgHeader_Set(msg, EJ_HDR_ROLES, req->roles);
+        if (s == NATS_OK && req->client_addr[0])
+                s = natsMsgHeader_Set(msg, EJ_HDR_CLIENT_ADDR, req->client_addr);
         if (s != NATS_OK) {
                 natsMsg_Destroy(msg);
                 complete(req, EJ_ERR_INTERNAL, "could not build the bus message");

@@ -1,6 +1,7 @@
 /*
  * Route matching of the gateway: literal and {param} segments, 404 versus 405 with the allowed
- * methods, HEAD on GET rows, the trailing slash policy, and the real table's rows.
+ * methods, HEAD on GET rows, the trailing slash policy; the access rules (roles, consent
+ * exemptions), the client address behind trusted proxies; and the real table's rows.
  */
 #include "../../gateway/routes.c"
 
@@ -9,12 +10,20 @@
 #include "check.h"
 
 /* The hooks the real table points at live in handlers.c; stand-ins suffice for matching. */
-const struct gw_hook gw_hook_healthz = {0};
-const struct gw_hook gw_hook_readyz = {0};
-const struct gw_hook gw_hook_metrics = {0};
-const struct gw_hook gw_hook_site = {0};
+static void local_stub(struct gw_req *req, struct gw_out *out)
+{
+        (void)req;
+        (void)out;
+}
+
+const struct gw_hook gw_hook_healthz = {.local = local_stub};
+const struct gw_hook gw_hook_readyz = {.local = local_stub};
+const struct gw_hook gw_hook_metrics = {.local = local_stub};
+const struct gw_hook gw_hook_site = {.local = local_stub};
 const struct gw_hook gw_hook_login = {0};
 const struct gw_hook gw_hook_logout = {0};
+const struct gw_hook gw_hook_password = {0};
+const struct gw_hook gw_hook_export = {0};
 
 static const struct gw_route table[] = {
     {.method = GW_GET, .pattern = "/api/articles", .subject = "list"},
@@ -142,6 +151,144 @@ static void test_methods(void)
         CHECK(small[0] == '\0');
 }
 
+static void test_roles(void)
+{
+        CHECK(gw_roles_allow("admin", "admin"));
+        CHECK(gw_roles_allow("author,editor", "editor,admin"));
+        CHECK(gw_roles_allow("admin,author", "editor,admin"));
+        CHECK(!gw_roles_allow("author,reviewer", "editor,admin"));
+        /* Whole names only: no prefix or substring matches. */
+        CHECK(!gw_roles_allow("administrator", "admin"));
+        CHECK(!gw_roles_allow("admin", "administrator"));
+        CHECK(!gw_roles_allow("editor-in-chief", "editor"));
+        CHECK(!gw_roles_allow("", "admin"));
+        CHECK(!gw_roles_allow(NULL, "admin"));
+        CHECK(!gw_roles_allow("admin", ""));
+        CHECK(!gw_roles_allow("admin", NULL));
+        CHECK(!gw_roles_allow(",", ","));
+        CHECK(gw_roles_allow("author, admin", "admin"));
+}
+
+static void test_consent(void)
+{
+        const struct gw_route open_row = {.method = GW_GET, .pattern = "/x"};
+        const struct gw_route session_row = {
+            .method = GW_GET, .pattern = "/x", .auth = GW_AUTH_SESSION};
+        const struct gw_route role_row = {
+            .method = GW_GET, .pattern = "/x", .auth = GW_AUTH_ROLE, .roles = "admin"};
+        const struct gw_route exempt_row = {
+            .method = GW_GET, .pattern = "/x", .auth = GW_AUTH_SESSION, .consent_exempt = true};
+        static const struct {
+                unsigned method;
+                const char *path;
+        } exempt[] = {
+            {GW_GET, "/api/me"},
+            {GW_POST, "/api/auth/logout"},
+            {GW_GET, "/api/consent"},
+            {GW_GET, "/api/privacy"},
+            {GW_POST, "/api/consent/accept"},
+            {GW_POST, "/api/consent/withdraw"},
+            {GW_GET, "/api/me/export"},
+            {GW_POST, "/api/me/erasure"},
+        };
+        static const struct {
+                unsigned method;
+                const char *path;
+        } blocked[] = {
+            {GW_PATCH, "/api/me"},
+            {GW_POST, "/api/me/password"},
+            {GW_POST, "/api/me/email"},
+            {GW_GET, "/api/admin/users"},
+            {GW_PUT, "/api/admin/users/u1/roles/editor"},
+            {GW_POST, "/api/admin/invitations"},
+        };
+
+        CHECK(!gw_consent_blocks(&open_row, true));
+        CHECK(gw_consent_blocks(&session_row, true));
+        CHECK(gw_consent_blocks(&role_row, true));
+        CHECK(!gw_consent_blocks(&exempt_row, true));
+        CHECK(!gw_consent_blocks(&session_row, false));
+        CHECK(!gw_consent_blocks(&role_row, false));
+
+        for (size_t i = 0; i < sizeof(exempt) / sizeof(exempt[0]); i++) {
+                const struct gw_route *r = gw_route_match(
+                    gw_routes, gw_routes_count, exempt[i].method, exempt[i].path, NULL, NULL);
+
+                CHECK(r != NULL && r->consent_exempt && !gw_consent_blocks(r, true));
+        }
+        for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
+                const struct gw_route *r = gw_route_match(
+                    gw_routes, gw_routes_count, blocked[i].method, blocked[i].path, NULL, NULL);
+
+                CHECK(r != NULL && !r->consent_exempt && gw_consent_blocks(r, true));
+        }
+}
+
+static const char *pick(const char *peer, const char *xff, const char *trusted)
+{
+        static char out[64];
+
+        gw_client_addr_pick(peer, xff, trusted, out, sizeof(out));
+        return out;
+}
+
+static void test_client_addr(void)
+{
+        /* No trusted proxies: the peer, whatever the header claims. */
+        CHECK(strcmp(pick("203.0.113.7", "198.51.100.1", ""), "203.0.113.7") == 0);
+        CHECK(strcmp(pick("203.0.113.7", NULL, "10.0.0.1"), "203.0.113.7") == 0);
+        /* An untrusted peer cannot speak for others. */
+        CHECK(strcmp(pick("203.0.113.7", "198.51.100.1", "10.0.0.1"), "203.0.113.7") == 0);
+        /* A trusted peer: the last hop, spoofed entries on the left ignored. */
+        CHECK(strcmp(pick("10.0.0.1", "1.2.3.4, 198.51.100.1", "10.0.0.1"), "198.51.100.1") == 0);
+        /* Our own proxies in the chain are skipped. */
+        CHECK(strcmp(pick("10.0.0.1", "1.2.3.4,198.51.100.1, 10.0.0.2", "10.0.0.1,10.0.0.2"),
+                     "198.51.100.1") == 0);
+        CHECK(strcmp(pick("::1", "2001:db8::5", "127.0.0.1, ::1"), "2001:db8::5") == 0);
+        /* A hop that is not an address: trust stops at the peer. */
+        CHECK(strcmp(pick("10.0.0.1", "1.2.3.4, evil\r\nX: y", "10.0.0.1"), "10.0.0.1") == 0);
+        CHECK(strcmp(pick("10.0.0.1", "", "10.0.0.1"), "10.0.0.1") == 0);
+        CHECK(strcmp(pick("10.0.0.1", "unknown", "10.0.0.1"), "10.0.0.1") == 0);
+        /* Whole addresses: 10.0.0.10 is not 10.0.0.1. */
+        CHECK(strcmp(pick("10.0.0.10", "198.51.100.1", "10.0.0.1"), "10.0.0.10") == 0);
+}
+
+/* The service name of "ej.users.me" ("users"), in buf; "" when not ej.<svc>.<verb>. */
+static const char *service_part(const char *subject, char *buf, size_t size)
+{
+        const char *a = strchr(subject, '.');
+        const char *b = a ? strchr(a + 1, '.') : NULL;
+
+        buf[0] = '\0';
+        if (strncmp(subject, "ej.", 3) == 0 && b && b[1] && !strchr(b + 1, '.'))
+                snprintf(buf, size, "%.*s", (int)(b - a - 1), a + 1);
+        return buf;
+}
+
+/* True when the message type belongs to `svc`'s package or is a shared ej.common type. */
+static int desc_of(const ProtobufCMessageDescriptor *d, const char *svc)
+{
+        char pkg[64];
+
+        snprintf(pkg, sizeof(pkg), "ej.%s", svc);
+        return d &&
+               (strcmp(d->package_name, pkg) == 0 || strcmp(d->package_name, "ej.common") == 0);
+}
+
+/* GET rows only read: their verbs are of these kinds. */
+static int read_verb(const char *subject)
+{
+        static const char *const verbs[] = {"me", "export_my_data", "consent_stats", "list", NULL};
+        const char *verb = strrchr(subject, '.') + 1;
+
+        if (strncmp(verb, "get_", 4) == 0 || strncmp(verb, "list_", 5) == 0)
+                return 1;
+        for (size_t i = 0; verbs[i]; i++)
+                if (strcmp(verb, verbs[i]) == 0)
+                        return 1;
+        return 0;
+}
+
 static void test_real_table(void)
 {
         unsigned allowed = 0;
@@ -162,6 +309,24 @@ static void test_real_table(void)
         CHECK(gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/unknown", NULL, &allowed) ==
                   NULL &&
               allowed == 0);
+        r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/admin/users", NULL, NULL);
+        CHECK(r && r->auth == GW_AUTH_ROLE && strcmp(r->roles, "admin") == 0);
+        r = gw_route_match(gw_routes, gw_routes_count, GW_POST, "/api/admin/invitations", NULL,
+                           NULL);
+        CHECK(r && r->auth == GW_AUTH_ROLE && gw_roles_allow("editor", r->roles) &&
+              gw_roles_allow("admin", r->roles) && !gw_roles_allow("reviewer,author", r->roles));
+        {
+                struct gw_params p;
+
+                r = gw_route_match(gw_routes, gw_routes_count, GW_DELETE,
+                                   "/api/admin/users/u-9/roles/editor", &p, NULL);
+                CHECK(r && strcmp(r->subject, "ej.users.revoke_role") == 0);
+                CHECK(param_is(&p, 0, "user_id", "u-9") && param_is(&p, 1, "role", "editor"));
+        }
+        r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/me/export", NULL, NULL);
+        CHECK(r && r->hook == &gw_hook_export && r->consent_exempt);
+        r = gw_route_match(gw_routes, gw_routes_count, GW_POST, "/api/me/password", NULL, NULL);
+        CHECK(r && r->hook == &gw_hook_password && r->auth == GW_AUTH_SESSION);
 
         /* Every row is well formed: a service row has a subject and both message types, a
          * local row a local hook; a role row names its role; every {param} is closed. */
@@ -169,15 +334,49 @@ static void test_real_table(void)
                 const struct gw_route *row = &gw_routes[i];
                 int ok = row->pattern && row->pattern[0] == '/' && row->method != 0;
 
-                if (row->subject)
-                        ok = ok && row->req_desc && row->resp_desc;
-                else
-                        ok = ok && row->hook != NULL;
+                char svc[32];
+
+                if (row->subject) {
+                        /* ej.<svc>.<verb>, with message types of that service (or common). */
+                        ok = ok && service_part(row->subject, svc, sizeof(svc))[0] != '\0' &&
+                             desc_of(row->req_desc, svc) && desc_of(row->resp_desc, svc);
+                } else {
+                        ok = ok && row->hook != NULL && row->hook->local != NULL;
+                }
+                /* A role row names roles; only a role row has them. */
                 if (row->auth == GW_AUTH_ROLE)
-                        ok = ok && row->role && row->role[0];
-                for (const char *c = row->pattern; *c; c++)
-                        if (*c == '{')
-                                ok = ok && strchr(c, '}') != NULL;
+                        ok = ok && row->roles && row->roles[0] && row->roles[0] != ',';
+                else
+                        ok = ok && row->roles == NULL;
+                /* The caught mail is for admins only. */
+                if (row->dev_mail)
+                        ok = ok && row->auth == GW_AUTH_ROLE && gw_roles_allow("admin", row->roles);
+                /* One method per row; reads never change state. */
+                ok = ok && (row->method & (row->method - 1)) == 0;
+                if (row->subject && row->method == GW_GET)
+                        ok = ok && read_verb(row->subject);
+                /* Every {param} is closed and names a field of the request. */
+                for (const char *c = row->pattern; *c; c++) {
+                        if (*c != '{')
+                                continue;
+                        const char *close = strchr(c, '}');
+                        char name[64];
+
+                        ok = ok && close != NULL && close - c - 1 > 0 &&
+                             (size_t)(close - c - 1) < sizeof(name);
+                        if (!ok)
+                                break;
+                        snprintf(name, sizeof(name), "%.*s", (int)(close - c - 1), c + 1);
+                        if (row->req_desc)
+                                ok = ok && protobuf_c_message_descriptor_get_field_by_name(
+                                               row->req_desc, name) != NULL;
+                }
+                /* No two rows with the same method and pattern. */
+                for (size_t j = 0; j < i; j++)
+                        ok = ok && !(gw_routes[j].method == row->method &&
+                                     strcmp(gw_routes[j].pattern, row->pattern) == 0);
+                if (!ok)
+                        fprintf(stderr, "row %zu (%s) is not well formed\n", i, row->pattern);
                 CHECK(ok);
                 /* A row's own pattern matches a path built from it. */
                 if (!strchr(row->pattern, '{'))
@@ -194,6 +393,9 @@ int main(void)
         test_head();
         test_trailing_slash();
         test_methods();
+        test_roles();
+        test_consent();
+        test_client_addr();
         test_real_table();
         return check_report();
 }
