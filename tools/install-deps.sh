@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential pkg-config clang-format protobuf-c-compiler libprotobuf-c-dev
 libmicrohttpd-dev libnats-dev nats-server libpq-dev postgresql libsodium-dev libjansson-dev
-libcurl4-openssl-dev libmagic-dev libcmark-dev curl wrk nodejs npm chromium procps"
+libcurl4-openssl-dev libmagic-dev libcmark-dev libqpdf-dev libzip-dev qpdf curl wrk nodejs npm
+chromium procps"
 
 missing=""
 for p in $PKGS; do
