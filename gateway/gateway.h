@@ -191,13 +191,13 @@ void gw_sessions_put(struct gw_sessions *s, const char *hash, const struct gw_pr
 
 void gw_sessions_evict(struct gw_sessions *s, const char *hash);
 
-/* Drops every cached session of `user_id` (its roles, consent or state changed); returns how
- * many. */
+/* Drops every cached session of `user_id` (its roles, consent or state changed), or of everyone
+ * when `user_id` is "*" (a newly required consent version); returns how many. */
 size_t gw_sessions_evict_user(struct gw_sessions *s, const char *user_id);
 
-/* Subscribes to "ej.bcast.session.user_changed" (data: a user id), whose every message drops
- * that user's cached sessions; lives until gw_sessions_unsubscribe (NULL ok). The per-token
- * "ej.bcast.session.revoked" is upstream.c's. */
+/* Subscribes to "ej.bcast.session.user_changed" (data: a user id, or "*" for everyone), whose
+ * every message drops that user's cached sessions; lives until gw_sessions_unsubscribe (NULL ok).
+ * The per-token "ej.bcast.session.revoked" is upstream.c's. */
 enum ej_status gw_sessions_subscribe(struct gw_sessions *s, natsConnection *nc, struct ej_err *err);
 void gw_sessions_unsubscribe(struct gw_sessions *s);
 

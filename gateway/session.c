@@ -230,6 +230,13 @@ size_t gw_sessions_evict_user(struct gw_sessions *s, const char *user_id)
         if (user_id == NULL || user_id[0] == '\0')
                 return 0;
         pthread_mutex_lock(&s->mu);
+        if (strcmp(user_id, "*") == 0) {
+                n = s->count;
+                while (s->oldest)
+                        entry_drop(s, s->oldest);
+                pthread_mutex_unlock(&s->mu);
+                return n;
+        }
         e = s->users[user_bucket_of(user_id)];
         while (e) {
                 struct entry *next = e->unext;

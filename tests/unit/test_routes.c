@@ -4,6 +4,7 @@
  * exemptions), the client address behind trusted proxies; and the real table's rows.
  */
 #include "../../gateway/routes.c"
+#include "../../gateway/session.c"
 
 #include <string.h>
 
@@ -24,6 +25,27 @@ const struct gw_hook gw_hook_login = {0};
 const struct gw_hook gw_hook_logout = {0};
 const struct gw_hook gw_hook_password = {0};
 const struct gw_hook gw_hook_export = {0};
+
+/* session.c's refusals write through http.c and handlers.c: record what they were asked. */
+static const char *last_code;
+void gw_out_error(struct gw_out *out, struct gw_req *req, enum ej_status st, const char *message,
+                  const char *field)
+{
+        (void)out;
+        (void)req;
+        (void)message;
+        (void)field;
+        last_code = ej_status_name(st);
+}
+void gw_out_error_code(struct gw_out *out, struct gw_req *req, unsigned http_status,
+                       const char *code, const char *message)
+{
+        (void)out;
+        (void)req;
+        (void)message;
+        CHECK(http_status == 403);
+        last_code = code;
+}
 
 static const struct gw_route table[] = {
     {.method = GW_GET, .pattern = "/api/articles", .subject = "list"},
@@ -253,6 +275,134 @@ static void test_client_addr(void)
         CHECK(strcmp(pick("10.0.0.10", "198.51.100.1", "10.0.0.1"), "10.0.0.10") == 0);
 }
 
+static void hash_of(const char *token, char *hash)
+{
+        ej_sha256_hex(token, strlen(token), hash);
+}
+
+static void put(struct gw_sessions *s, const char *token, const char *user, const char *roles,
+                bool consent)
+{
+        char hash[EJ_SHA256_HEX_LEN];
+        struct gw_principal p = {.user_id = user, .roles = roles, .consent_required = consent};
+
+        hash_of(token, hash);
+        gw_sessions_put(s, hash, &p);
+}
+
+static bool cached(struct gw_sessions *s, const char *token, struct ej_arena *a,
+                   struct gw_principal *p)
+{
+        char hash[EJ_SHA256_HEX_LEN];
+
+        hash_of(token, hash);
+        return gw_sessions_get(s, hash, a, p);
+}
+
+static void test_session_cache(void)
+{
+        struct gw_sessions *s = gw_sessions_create(100, 60000);
+        struct ej_arena *a = ej_arena_create(1024);
+        struct gw_principal p;
+        char token[32];
+
+        put(s, "a1", "user-a", "author", false);
+        put(s, "a2", "user-a", "author", false);
+        put(s, "a3", "user-a", "author,admin", true);
+        put(s, "b1", "user-b", "editor", false);
+        put(s, "b2", "user-b", "editor", false);
+        put(s, "a2", "user-a", "author", false); /* replacing keeps one entry */
+        CHECK(gw_sessions_count(s) == 5);
+        CHECK(cached(s, "a3", a, &p) && strcmp(p.user_id, "user-a") == 0 &&
+              strcmp(p.roles, "author,admin") == 0 && p.consent_required);
+
+        /* user_changed drops every session of that user, and only those. */
+        CHECK(gw_sessions_evict_user(s, "user-a") == 3);
+        CHECK(gw_sessions_count(s) == 2);
+        CHECK(!cached(s, "a1", a, &p) && !cached(s, "a2", a, &p) && !cached(s, "a3", a, &p));
+        CHECK(cached(s, "b1", a, &p) && strcmp(p.user_id, "user-b") == 0 && !p.consent_required);
+        CHECK(gw_sessions_evict_user(s, "user-a") == 0);
+        CHECK(gw_sessions_evict_user(s, "user-") == 0); /* whole ids only */
+        CHECK(gw_sessions_evict_user(s, "") == 0);
+
+        /* Per-token revocation leaves the user index consistent. */
+        {
+                char hash[EJ_SHA256_HEX_LEN];
+
+                hash_of("b1", hash);
+                gw_sessions_evict(s, hash);
+        }
+        CHECK(gw_sessions_evict_user(s, "user-b") == 1);
+        CHECK(gw_sessions_count(s) == 0);
+
+        /* A full cache drops its oldest entries; the index forgets them too. */
+        gw_sessions_destroy(s);
+        s = gw_sessions_create(10, 60000);
+        for (int i = 0; i < 50; i++) {
+                snprintf(token, sizeof(token), "t%d", i);
+                put(s, token, i % 2 ? "odd" : "even", "author", false);
+        }
+        CHECK(gw_sessions_count(s) == 10);
+        CHECK(gw_sessions_evict_user(s, "odd") == 5);
+        CHECK(gw_sessions_evict_user(s, "even") == 5);
+
+        /* "*" drops everyone's (a newly required consent). */
+        put(s, "x", "u1", "author", false);
+        put(s, "y", "u2", "author", false);
+        CHECK(gw_sessions_evict_user(s, "*") == 2);
+        CHECK(gw_sessions_count(s) == 0);
+
+        /* Nothing anonymous is cached. */
+        put(s, "z", "", "author", false);
+        CHECK(gw_sessions_count(s) == 0);
+        gw_sessions_destroy(s);
+
+        /* A cache of zero lifetime holds nothing. */
+        s = gw_sessions_create(10, 0);
+        put(s, "x", "u1", "author", false);
+        CHECK(!cached(s, "x", a, &p));
+        gw_sessions_destroy(s);
+        ej_arena_destroy(a);
+}
+
+static void test_access_check(void)
+{
+        struct gw_req req = {0};
+        const struct gw_route *admin =
+            gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/admin/users", NULL, NULL);
+        const struct gw_route *me =
+            gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/me", NULL, NULL);
+        const struct gw_route *profile =
+            gw_route_match(gw_routes, gw_routes_count, GW_PATCH, "/api/me", NULL, NULL);
+        struct gw_out out = {0};
+
+        CHECK(admin && me && profile);
+        if (!admin || !me || !profile)
+                return;
+        req.route = admin;
+        req.roles = "author,editor";
+        CHECK(gw_access_check(&req) == GW_ACCESS_ROLE);
+        req.roles = "author,admin";
+        CHECK(gw_access_check(&req) == GW_ACCESS_OK);
+        /* Roles first: someone without the role learns nothing about consent. */
+        req.consent_required = true;
+        CHECK(gw_access_check(&req) == GW_ACCESS_CONSENT);
+        req.roles = "author";
+        CHECK(gw_access_check(&req) == GW_ACCESS_ROLE);
+        req.route = me;
+        CHECK(gw_access_check(&req) == GW_ACCESS_OK);
+        req.route = profile;
+        CHECK(gw_access_check(&req) == GW_ACCESS_CONSENT);
+        req.consent_required = false;
+        CHECK(gw_access_check(&req) == GW_ACCESS_OK);
+
+        last_code = NULL;
+        gw_out_denied(&out, &req, GW_ACCESS_CONSENT);
+        CHECK(last_code && strcmp(last_code, "consent_required") == 0);
+        gw_out_denied(&out, &req, GW_ACCESS_ROLE);
+        CHECK(last_code && strcmp(last_code, ej_status_name(EJ_ERR_FORBIDDEN)) == 0);
+}
+
 /* The service name of "ej.users.me" ("users"), in buf; "" when not ej.<svc>.<verb>. */
 static const char *service_part(const char *subject, char *buf, size_t size)
 {
@@ -396,6 +546,8 @@ int main(void)
         test_roles();
         test_consent();
         test_client_addr();
+        test_session_cache();
+        test_access_check();
         test_real_table();
         return check_report();
 }
