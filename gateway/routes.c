@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.pb-c.h"
+#include "devmail.pb-c.h"
 #include "users.pb-c.h"
 
 /* The public API. Adding a call is adding a row. */
@@ -245,6 +246,23 @@ const struct gw_route gw_routes[] = {
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
 
+    /* The development mail catcher (EJ_DEV_MAIL=true only). */
+    {.method = GW_GET,
+     .pattern = "/api/admin/dev-mail",
+     .subject = "ej.devmail.list",
+     .req_desc = &ej__devmail__devmail_list_request__descriptor,
+     .resp_desc = &ej__devmail__devmail_list_response__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin",
+     .dev_mail = true},
+    {.method = GW_DELETE,
+     .pattern = "/api/admin/dev-mail",
+     .subject = "ej.devmail.clear",
+     .req_desc = &ej__common__empty__descriptor,
+     .resp_desc = &ej__common__empty__descriptor,
+     .auth = GW_AUTH_ROLE,
+     .roles = "admin",
+     .dev_mail = true},
 };
 
 const size_t gw_routes_count = sizeof(gw_routes) / sizeof(gw_routes[0]);

@@ -473,6 +473,8 @@ static void test_real_table(void)
                 CHECK(r && strcmp(r->subject, "ej.users.revoke_role") == 0);
                 CHECK(param_is(&p, 0, "user_id", "u-9") && param_is(&p, 1, "role", "editor"));
         }
+        r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/admin/dev-mail", NULL, NULL);
+        CHECK(r && r->dev_mail && r->auth == GW_AUTH_ROLE);
         r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/me/export", NULL, NULL);
         CHECK(r && r->hook == &gw_hook_export && r->consent_exempt);
         r = gw_route_match(gw_routes, gw_routes_count, GW_POST, "/api/me/password", NULL, NULL);
