@@ -6,6 +6,10 @@
  * user_changed broadcast (logout everywhere, password, roles, consent, deactivation) evicts all
  * of a user's sessions at once through a second index by user id, so it costs the user's own
  * entries, not a scan of the cache. One mutex; thread-safe.
+ *
+ * Also here: who the caller is beyond the session (the client address, from the socket peer
+ * or, behind a trusted proxy, from X-Forwarded-For) and whether the principal may call its
+ * route (roles, consent owed).
  */
 #include "gateway.h"
 
