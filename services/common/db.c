@@ -55,6 +55,34 @@ static const char common_migration_sql[] =
 
 static const struct ej_migration common_migration = {"000_common.sql", common_migration_sql};
 
+/* The built-in second migration: the mail tables every service schema shares (see mail.h; all
+ * their SQL but this DDL is in mail.c). */
+static const char common_mail_migration_sql[] =
+    "CREATE TABLE IF NOT EXISTS mail_templates (\n"
+    "    key text PRIMARY KEY,\n"
+    "    subject text NOT NULL,\n"
+    "    body_text text NOT NULL,\n"
+    "    updated_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    updated_by text NOT NULL DEFAULT ''\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS mail_outbox (\n"
+    "    id uuid PRIMARY KEY,\n"
+    "    to_addr text NOT NULL,\n"
+    "    subject text NOT NULL,\n"
+    "    body text NOT NULL,\n"
+    "    created_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    attempts integer NOT NULL DEFAULT 0,\n"
+    "    next_attempt_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    sent_at timestamptz,\n"
+    "    failed_at timestamptz,\n"
+    "    last_error text NOT NULL DEFAULT ''\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS mail_outbox_due ON mail_outbox (next_attempt_at)\n"
+    "    WHERE sent_at IS NULL AND failed_at IS NULL;\n";
+
+static const struct ej_migration common_mail_migration = {"000_common_mail.sql",
+                                                          common_mail_migration_sql};
+
 /* Copies libpq's (possibly multi-line) message into err->msg as one line. */
 static enum ej_status db_err_msg(struct ej_err *err, enum ej_status st, const char *field,
                                  const char *context, const char *msg)
@@ -556,6 +584,11 @@ enum ej_status ej_db_migrate(struct ej_db *db, const struct ej_migration *migrat
 
         if (!db_applied(applied, common_migration.name)) {
                 st = db_apply(db, &common_migration, err);
+                if (st != EJ_OK)
+                        goto out_unlock;
+        }
+        if (!db_applied(applied, common_mail_migration.name)) {
+                st = db_apply(db, &common_mail_migration, err);
                 if (st != EJ_OK)
                         goto out_unlock;
         }
