@@ -52,6 +52,8 @@ struct gw_config {
 struct gw_upstream;
 struct gw_sessions;
 struct gw_static;
+struct gw_streams;
+struct gw_stream;
 
 /* Metric series of one route label, looked up once and cached. */
 #define GW_CODE_SLOTS 600
@@ -66,6 +68,7 @@ struct gw {
         struct ej_bus *bus;
         struct ej_metrics *metrics;
         struct gw_upstream *up;
+        struct gw_streams *streams; /* file uploads and downloads (stream.h) */
         struct gw_sessions *sessions;
         struct gw_static *web;
         struct MHD_Daemon *mhd;
@@ -121,6 +124,7 @@ struct gw_req {
         /* Body. */
         struct ej_buf body;
         bool too_large;
+        struct gw_stream *stream; /* a file route's streamed body (stream.h), or NULL */
 
         /* Principal and session. */
         const char *token; /* the session cookie's value, arena */
@@ -231,6 +235,10 @@ int gw_http_port(struct gw *gw);
 /* Appends {"error":{...}} for `st` to `out`. */
 void gw_error_json(struct ej_buf *out, enum ej_status st, const char *message, const char *field,
                    const char *rid);
+
+/* Adds the request id and the security headers every response carries; `no_store` adds
+ * Cache-Control: no-store. */
+void gw_common_headers(struct MHD_Response *resp, const char *rid, bool no_store);
 
 /* The HTTP code for a status. */
 unsigned gw_http_status(enum ej_status st);

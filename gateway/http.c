@@ -28,6 +28,7 @@
 #include "ids.h"
 #include "log.h"
 #include "pbjson.h"
+#include "stream.h"
 #include "users.pb-c.h"
 
 #define REQ_ARENA_BLOCK 8192
@@ -140,7 +141,7 @@ const char *gw_session_cookie(struct gw_req *req, const char *token, long long m
 
 /* --- responses --- */
 
-static void add_common_headers(struct MHD_Response *resp, const char *rid, bool no_store)
+void gw_common_headers(struct MHD_Response *resp, const char *rid, bool no_store)
 {
         MHD_add_response_header(resp, HDR_REQUEST_ID, rid);
         MHD_add_response_header(resp, "Content-Security-Policy", CSP);
@@ -187,7 +188,7 @@ static enum MHD_Result send_out(struct gw_req *req, struct gw_out *out)
         if (out->disposition)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                                         out->disposition);
-        add_common_headers(resp, req->rid, true);
+        gw_common_headers(resp, req->rid, true);
         return queue(req, out->status ? out->status : 200, resp);
 }
 
@@ -281,6 +282,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (req == NULL)
                 return;
         *con_cls = NULL;
+        gw_stream_completed(req, toe);
         secs = (double)(mono_us() - req->start_us) / 1e6;
         rs = &gw->stats[req->stats_index];
         ej_counter_add(code_counter(gw, rs, req->status), 1);
@@ -626,7 +628,7 @@ static enum MHD_Result serve_static(struct gw_req *req)
         resp = gw_static_response(req->gw->web, req->path, inm, &status);
         if (resp == NULL)
                 return send_error(req, EJ_ERR_NOT_FOUND, "no such file", NULL);
-        add_common_headers(resp, req->rid, false);
+        gw_common_headers(resp, req->rid, false);
         return queue(req, status, resp);
 }
 
@@ -707,6 +709,22 @@ static bool refuse_at_once(struct gw *gw, struct MHD_Connection *conn, unsigned 
         return (expect && strcasecmp(expect, "100-continue") == 0) || len > drain_max;
 }
 
+/* File routes stream their bodies and answers (stream.c): true when `req` is one, with
+ * req->route set, or left NULL when a cross-site request is refused. */
+static bool claim_stream(struct gw_req *req)
+{
+        const struct gw_route *r = gw_route_match(gw_routes, gw_routes_count, req->method_bit,
+                                                  req->path, &req->params, NULL);
+
+        if (r == NULL || r->stream == GW_STREAM_NONE)
+                return false;
+        req->stats_index = (size_t)(r - gw_routes);
+        if (state_changing(req->method_bit) && !same_origin(req))
+                return true;
+        req->route = r;
+        return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -720,6 +738,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
                 req = req_new(gw, conn, url, method);
                 *con_cls = req;
+                if (claim_stream(req))
+                        return req->route ? gw_stream_handle(req, upload_data, upload_data_size)
+                                          : send_error(req, EJ_ERR_FORBIDDEN,
+                                                       "cross-site request refused", NULL);
                 cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (cl) {
@@ -737,6 +759,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 }
                 return MHD_YES;
         }
+        if (req->stream)
+                return gw_stream_handle(req, upload_data, upload_data_size);
         switch (req->phase) {
         case GW_PHASE_NEW:
                 if (*upload_data_size > 0)

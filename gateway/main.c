@@ -13,6 +13,7 @@
 #include "config.h"
 #include "ids.h"
 #include "log.h"
+#include "stream.h"
 
 static enum ej_status load_config(struct gw_config *c, struct ej_err *err)
 {
@@ -94,6 +95,7 @@ static void stop_gracefully(struct gw *gw)
                 sleep_ms(10);
         if (gw->up)
                 gw_upstream_fail_all(gw->up, "the gateway is shutting down");
+        gw_streams_fail_all(gw->streams);
         /* Let the resumed connections write their answers. */
         sleep_ms(100);
         gw_http_stop(gw);
@@ -143,6 +145,10 @@ int main(void)
                 fprintf(stderr, "ej-gateway: %s\n", err.msg);
                 goto out;
         }
+        if (gw_streams_create(&gw.streams, &gw, &err) != EJ_OK) {
+                fprintf(stderr, "ej-gateway: %s\n", err.msg);
+                goto out;
+        }
         ej_metrics_gauge_fn(gw.metrics, "gateway_pending_requests",
                             "Requests waiting for a service's reply.", gauge_pending, &gw);
         ej_metrics_gauge_fn(gw.metrics, "gateway_nats_connected",
@@ -164,6 +170,7 @@ int main(void)
 out:
         gw_http_stop(&gw);
         gw_upstream_destroy(gw.up);
+        gw_streams_destroy(gw.streams);
         gw_sessions_unsubscribe(gw.sessions);
         ej_bus_destroy(gw.bus, 2000);
         gw_sessions_destroy(gw.sessions);

@@ -7,6 +7,7 @@
 
 #include "common.pb-c.h"
 #include "devmail.pb-c.h"
+#include "files.pb-c.h"
 #include "users.pb-c.h"
 
 /* The public API. Adding a call is adding a row. */
@@ -263,6 +264,31 @@ const struct gw_route gw_routes[] = {
      .auth = GW_AUTH_ROLE,
      .roles = "admin",
      .dev_mail = true},
+
+    /* Files: the files service, bodies streamed by stream.c (raw PUT or multipart POST; GET and
+     * HEAD with Range; ?grant= for access granted by the resource's owner). */
+    {.method = GW_PUT,
+     .pattern = "/api/files",
+     .subject = "ej.files.upload.begin",
+     .req_desc = &ej__files__upload_begin__descriptor,
+     .resp_desc = &ej__files__file_info__descriptor,
+     .success_status = 201,
+     .auth = GW_AUTH_SESSION,
+     .stream = GW_STREAM_UPLOAD},
+    {.method = GW_POST,
+     .pattern = "/api/files",
+     .subject = "ej.files.upload.begin",
+     .req_desc = &ej__files__upload_begin__descriptor,
+     .resp_desc = &ej__files__file_info__descriptor,
+     .success_status = 201,
+     .auth = GW_AUTH_SESSION,
+     .stream = GW_STREAM_UPLOAD},
+    {.method = GW_GET,
+     .pattern = "/api/files/{file_id}",
+     .subject = "ej.files.download.open",
+     .req_desc = &ej__files__download_open__descriptor,
+     .resp_desc = &ej__files__file_meta__descriptor,
+     .stream = GW_STREAM_DOWNLOAD},
 };
 
 const size_t gw_routes_count = sizeof(gw_routes) / sizeof(gw_routes[0]);

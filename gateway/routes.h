@@ -53,6 +53,13 @@ enum gw_auth {
 struct gw_req;
 struct gw_out;
 
+/* Routes whose body or answer is a file streamed by stream.c instead of JSON. */
+enum gw_stream_kind {
+        GW_STREAM_NONE = 0,
+        GW_STREAM_UPLOAD,   /* raw PUT or multipart POST to the files service */
+        GW_STREAM_DOWNLOAD, /* GET/HEAD of a stored file */
+};
+
 /* Special cases of a route. Every member may be NULL. */
 struct gw_hook {
         /* Answers the call in the gateway itself (no NATS request). */
@@ -78,6 +85,7 @@ struct gw_route {
         int timeout_ms;          /* 0: the gateway's default */
         unsigned success_status; /* 0: 200 */
         const struct gw_hook *hook;
+        enum gw_stream_kind stream; /* GW_STREAM_NONE for JSON routes */
 };
 
 #define GW_MAX_PARAMS 8
