@@ -31,7 +31,7 @@
 /* Bytes read at a time when copying or scanning. */
 #define BLIND_CHUNK (64u * 1024u)
 /* The largest part (a zip entry to rewrite, an RTF file) held in memory at once. */
-#define BLIND_PART_MAX ((size_t)256 << 20)
+#define BLIND_PART_MAX ((size_t)64 << 20)
 /* The modification time every entry of a rebuilt zip gets: 2000-01-01T00:00:00Z. */
 #define BLIND_ZIP_MTIME ((time_t)946684800)
 
@@ -1194,34 +1194,39 @@ static bool rtf_group_is(const char *p, const char *end, const char *word)
         return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
 }
 
+/* Returns where the text after the control sequence at `p` ('\\') resumes: past the backslash
+ * and the next byte, or past the data of a \binN word (raw bytes that may hold braces); NULL
+ * when that data runs past the end. A control word's letters are ordinary text to the callers. */
+static const char *rtf_skip_control(const char *p, const char *end)
+{
+        if (end - p >= 5 && memcmp(p, "\\bin", 4) == 0 && p[4] >= '0' && p[4] <= '9') {
+                const char *d = p + 4;
+                size_t len = 0;
+                while (d < end && *d >= '0' && *d <= '9' && len <= BLIND_PART_MAX)
+                        len = len * 10 + (size_t)(*d++ - '0');
+                if (d < end && *d == ' ')
+                        d++;
+                return (size_t)(end - d) < len ? NULL : d + len;
+        }
+        return end - p >= 2 ? p + 2 : end;
+}
+
 /* Returns the end (past '}') of the group starting at `p`, or NULL when it does not close.
- * Escaped braces and \binN data do not count; `children` gets the number of direct child groups. */
+ * Escaped braces and \binN data do not count; `children` gets the number of direct child
+ * groups. */
 static const char *rtf_group_end(const char *p, const char *end, size_t *children)
 {
         int depth = 0;
-        if (children)
-                *children = 0;
-        while (p < end) {
+        *children = 0;
+        while (p && p < end) {
                 char c = *p;
                 if (c == '\\') {
-                        if (end - p >= 4 && memcmp(p, "\\bin", 4) == 0) {
-                                const char *d = p + 4;
-                                size_t len = 0;
-                                while (d < end && *d >= '0' && *d <= '9' && len < BLIND_PART_MAX)
-                                        len = len * 10 + (size_t)(*d++ - '0');
-                                if (d < end && *d == ' ')
-                                        d++;
-                                if ((size_t)(end - d) < len)
-                                        return NULL;
-                                p = d + len;
-                                continue;
-                        }
-                        p += 2;
+                        p = rtf_skip_control(p, end);
                         continue;
                 }
                 if (c == '{') {
                         depth++;
-                        if (depth == 2 && children)
+                        if (depth == 2)
                                 (*children)++;
                 } else if (c == '}') {
                         depth--;
@@ -1240,7 +1245,10 @@ static enum ej_status rtf_strip(const char *in, size_t n, struct ej_buf *out, st
         const char *p = in, *end = in + n, *copied = in;
         while (p < end) {
                 if (*p == '\\') {
-                        p += 2;
+                        p = rtf_skip_control(p, end);
+                        if (!p)
+                                return ej_err_set(err, EJ_ERR_INVALID, NULL,
+                                                  "the RTF has binary data past its end");
                         continue;
                 }
                 if (*p != '{') {

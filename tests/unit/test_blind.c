@@ -333,6 +333,20 @@ static void test_pdf(void)
         CHECK(pdf_canary_deep(dst) == 0);
         CHECK(run("qpdf --show-npages '%s' 2>/dev/null | grep -qx 1", dst) == 0);
 
+        /* Encrypted with an owner password only: the copy is decrypted, and clean. */
+        char *enc = tmp_path("encrypted.pdf");
+        CHECK(run("qpdf --encrypt '' owner 256 -- '%s' '%s' >/dev/null 2>&1", src, enc) == 0);
+        CHECK(!(canary_in_file(enc) & 1));
+        CHECK(blind_copy(enc, "application/pdf", dst, canaries, &err) == EJ_OK);
+        CHECK(qpdf_checks(dst));
+        CHECK(run("qpdf --show-encryption '%s' 2>/dev/null | grep -q 'not encrypted'", dst) == 0);
+        CHECK(pdf_canary_deep(dst) == 0);
+        /* With a user password it cannot be read, so no copy is made. */
+        CHECK(run("qpdf --encrypt user owner 256 -- '%s' '%s' >/dev/null 2>&1", src, enc) == 0);
+        CHECK(blind_copy(enc, "application/pdf", dst, NULL, &err) == EJ_ERR_INVALID);
+        CHECK(!file_exists(dst));
+        free(enc);
+
         free(src);
         free(dst);
         free(packed);
@@ -800,6 +814,19 @@ static void test_rtf(void)
         out = get_file(dst);
         CHECK(out.n == sizeof(lookalike) - 1 && memcmp(out.p, lookalike, out.n) == 0);
         ej_buf_free(&out);
+
+        /* \binN data is raw: braces in it are not groups, inside \info or out. */
+        const char bin[] = "{\\rtf1{\\info{\\author " CANARY "}{\\*\\x\\bin2 }}}}"
+                           "{\\*\\blob\\bin3 {\\i}x\\par}";
+        const char bin_want[] = "{\\rtf1{\\*\\blob\\bin3 {\\i}x\\par}";
+        put_file(src, bin, sizeof(bin) - 1);
+        CHECK(blind_copy(src, "text/rtf", dst, canaries, NULL) == EJ_OK);
+        out = get_file(dst);
+        CHECK(out.n == sizeof(bin_want) - 1 && memcmp(out.p, bin_want, out.n) == 0);
+        ej_buf_free(&out);
+        const char bin_short[] = "{\\rtf1\\bin9 {}";
+        put_file(src, bin_short, sizeof(bin_short) - 1);
+        CHECK(blind_copy(src, "text/rtf", dst, NULL, NULL) == EJ_ERR_INVALID);
 
         const char broken[] = "{\\rtf1{\\info{\\author " CANARY "}";
         put_file(src, broken, sizeof(broken) - 1);
