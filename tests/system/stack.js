@@ -220,4 +220,179 @@ async function signUp(stack, overrides = {}) {
   return { user, cookie, email: body.email, password: body.password, setCookie };
 }
 
-module.exports = { startStack, signUp, ROOT };
+// Another gateway replica on the same NATS (a second "pod"): its own free port, the stack's
+// settings plus `extraEnv`; stopped with the stack (or earlier with its stop()). Resolves once
+// /readyz answers 200. Returns { url, pid, fetch(path, init), stop() }.
+async function startGateway(stack, extraEnv = {}) {
+  const { spawn } = require('node:child_process');
+  const net = require('node:net');
+  const port = await new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const build = path.isAbsolute(stack.env.BUILD) ? stack.env.BUILD : path.join(ROOT, stack.env.BUILD);
+  const logFile = path.join(stack.dir, 'log', `gateway-${port}.log`);
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(path.join(build, 'bin', 'ej-gateway'), [], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...stack.env,
+      ...extraEnv,
+      EJ_HTTP_ADDR: `127.0.0.1:${port}`,
+      EJ_NATS_URL: stack.natsUrl,
+      EJ_WEB_ROOT: path.join(ROOT, 'gateway', 'web'),
+    },
+    stdio: ['ignore', out, out],
+  });
+  fs.closeSync(out);
+  const url = `http://127.0.0.1:${port}`;
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+  });
+  const gw = {
+    url,
+    pid: child.pid,
+    fetch: (p, init = {}) => fetch(url + p, { redirect: 'manual', ...init }),
+    stop() {
+      if (!exited) {
+        try {
+          process.kill(child.pid, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+      }
+      exited = true;
+    },
+  };
+  // stack.stop() does not know this process: stop it first.
+  const stop = stack.stop.bind(stack);
+  stack.stop = () => {
+    gw.stop();
+    return stop();
+  };
+  for (let i = 0; i < 200; i++) {
+    if (exited) break;
+    try {
+      const r = await fetch(`${url}/readyz`);
+      await r.arrayBuffer();
+      if (r.status === 200) return gw;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  gw.stop();
+  throw new Error(`extra gateway on ${url} did not become ready:\n${fs.readFileSync(logFile, 'utf8')}`);
+}
+
+// Runs the users service's command-line tool (build/bin/ej-users ARGS) against the stack's
+// database and NATS, `input` on its standard input; returns its standard output. Throws with
+// its stderr when it exits non-zero.
+function usersCli(stack, args, input = '') {
+  const build = path.isAbsolute(stack.env.BUILD) ? stack.env.BUILD : path.join(ROOT, stack.env.BUILD);
+  const r = spawnSync(path.join(build, 'bin', 'ej-users'), args, {
+    cwd: ROOT,
+    env: { ...process.env, ...stack.env, EJ_DB_URL: stack.dbUrl, EJ_NATS_URL: stack.natsUrl, EJ_LOG_LEVEL: 'warn' },
+    input,
+    encoding: 'utf8',
+    timeout: 60000,
+  });
+  if (r.status !== 0) {
+    throw new Error(`ej-users ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}${r.stdout}`);
+  }
+  return r.stdout;
+}
+
+// Signs in `email` / `password`; returns { user, cookie, setCookie } (cookie = "name=token").
+async function logIn(stack, email, password, extra = {}) {
+  const res = await stack.fetch('/api/auth/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password, ...extra }),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`login ${email}: ${res.status} ${text}`);
+  const setCookie = res.headers.get('set-cookie') || '';
+  return { user: JSON.parse(text).user, cookie: setCookie.split(';')[0], setCookie };
+}
+
+// Creates an account with the CLI (build/bin/ej-users create-user, the password on stdin) and
+// signs it in. `roles` is a list (e.g. ['admin']). Returns what logIn returns plus email and
+// password.
+async function createUser(stack, { roles = ['author'], name = 'Test Person', email, password } = {}) {
+  const n = `${Date.now()}${Math.floor(Math.random() * 1e6)}`;
+  email = email || `${roles.join('-') || 'none'}.${n}@example.org`;
+  password = password || `pw ${n} long enough`;
+  const args = ['create-user', '--email', email, '--name', name, '--roles', roles.join(','), '--password-stdin'];
+  usersCli(stack, args, `${password}\n`);
+  const session = await logIn(stack, email, password);
+  return { ...session, email, password };
+}
+
+// The mails the dev SMTP catcher holds (GET /api/admin/dev-mail as the admin `cookie`, only
+// those to `to` when given), oldest first, each normalised to { id, to, subject, text, raw }.
+async function devMails(stack, cookie, to = '') {
+  const q = to ? `?to=${encodeURIComponent(to)}&limit=500` : '?limit=500';
+  const res = await stack.fetch(`/api/admin/dev-mail${q}`, { headers: { cookie } });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET /api/admin/dev-mail: ${res.status} ${text}`);
+  const body = JSON.parse(text);
+  const list = Array.isArray(body) ? body : body.mails || body.messages || body.items || [];
+  return list
+    .map((m) => {
+      const rcpt = [m.to, m.recipients, m.rcpt, m.recipient].flat().filter(Boolean).join(',');
+      const raw = m.raw || m.data || '';
+      const txt = m.text || m.body || m.bodyText || raw;
+      return { id: Number(m.id) || 0, to: rcpt, subject: m.subject || '', text: String(txt), raw: String(raw), mail: m };
+    })
+    .sort((a, b) => a.id - b.id);
+}
+
+// Waits (up to `timeoutMs`) for a caught mail to `to` whose subject or text matches `match`
+// and that was not among `seen` (a count of such mails already read); returns it.
+async function waitForMail(stack, cookie, to, { match = /./, after = 0, timeoutMs = 15000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last = [];
+  for (;;) {
+    const all = await devMails(stack, cookie, to);
+    last = all.filter((m) => m.to.toLowerCase().includes(to.toLowerCase()));
+    const hits = last.filter((m) => match.test(m.subject) || match.test(m.text));
+    if (hits.length > after) return hits[hits.length - 1];
+    if (Date.now() > deadline) {
+      throw new Error(`no mail to ${to} matching ${match} (have ${last.length}: ${last.map((m) => m.subject).join(' | ')})`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// The first link in a mail's text that holds `token=` (or the first http(s) link), decoded from
+// quoted-printable soft breaks; and its token parameter.
+function mailLink(mail) {
+  const text = mail.text.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+  const links = text.match(/https?:\/\/[^\s"<>]+/g) || [];
+  const link = links.find((l) => /token=/.test(l)) || links[0];
+  if (!link) throw new Error(`no link in mail: ${text}`);
+  const u = new URL(link);
+  const fromHash = /token=([^&]+)/.exec(u.hash);
+  const token = u.searchParams.get('token') || (fromHash && decodeURIComponent(fromHash[1])) || u.pathname.split('/').pop();
+  return { link, token, url: u };
+}
+
+module.exports = {
+  startStack,
+  signUp,
+  ROOT,
+  startGateway,
+  usersCli,
+  logIn,
+  createUser,
+  devMails,
+  waitForMail,
+  mailLink,
+};
