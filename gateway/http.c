@@ -660,7 +660,7 @@ static enum MHD_Result dispatch(struct gw_req *req)
                 return send_error(req, EJ_ERR_FORBIDDEN, "cross-site request refused", NULL);
         /* A cross-site form cannot send application/json without a preflight we never grant:
          * no state-changing JSON call without it, body or not. */
-        if (state_changing(req->method_bit) && !r->upload &&
+        if (state_changing(req->method_bit) && r->stream == GW_STREAM_NONE &&
             !is_json_type(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_TYPE)))
                 return send_error(req, EJ_ERR_UNSUPPORTED,

@@ -13,8 +13,9 @@
  * consent, see their own account, export it, ask for erasure, and sign out).
  *
  * Body: a JSON route takes only application/json on POST/PUT/PATCH/DELETE, body or not (a
- * cross-site form cannot send that type without a CORS preflight, which we never grant). An
- * .upload route takes a raw body of any type (files); the Origin check applies to both.
+ * cross-site form cannot send that type without a CORS preflight, which we never grant). A
+ * .stream route (files, stream.c) takes a raw or multipart body instead; the Origin check
+ * applies to both.
  *
  * Matching policy: a path matches a pattern when it has the same number of '/'-separated
  * segments, every literal segment is equal byte for byte, and every {param} segment is
@@ -80,7 +81,6 @@ struct gw_route {
         enum gw_auth auth;
         const char *roles;       /* GW_AUTH_ROLE: any of these, comma-separated ("admin") */
         bool consent_exempt;     /* answered even while consent is owed */
-        bool upload;             /* raw body of any media type (exempt from the JSON rule) */
         bool dev_mail;           /* exists only with EJ_DEV_MAIL=true (404 otherwise) */
         int timeout_ms;          /* 0: the gateway's default */
         unsigned success_status; /* 0: 200 */
