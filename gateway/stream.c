@@ -62,6 +62,7 @@ struct gw_stream {
         bool suspended;
         bool responded;        /* a response was queued (maybe by a NATS thread, while suspended) */
         bool first_hold;       /* suspended by the first call: a response may still be queued */
+        bool first_again;      /* MHD repeats the first call (no body yet) after that suspension */
         long long deadline_ms; /* 0: nothing outstanding */
         bool failed;
         struct ej_err fail;
@@ -793,7 +794,8 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
                 goto out;
         }
         pthread_mutex_lock(&st->mu);
-        if (st->req && !st->responded) {
+        /* Reads keep coming after a download's response was queued. */
+        if (st->req && (!st->responded || tag == TAG_READ)) {
                 switch (tag) {
                 case TAG_AUTH:
                         on_auth_reply(st, m);
@@ -1036,7 +1038,16 @@ static enum MHD_Result upload_call(struct gw_stream *st, const char *data, size_
         pthread_mutex_lock(&st->mu);
         if (st->responded) {
                 *size = 0;
+        } else if (st->first_again && *size == 0) {
+                /* The repeated first call: the body has not been read yet. */
+                if (st->failed)
+                        ret = queue_error(st, st->fail.status, st->fail.msg, st->fail.field);
+                else if (st->authed && (st->begun || st->multipart))
+                        st->first_again = false;
+                else
+                        hold(st);
         } else if (*size > 0) {
+                st->first_again = false;
                 if (st->failed) {
                         *size = 0; /* dropped: the answer is the failure */
                 } else {
@@ -1220,7 +1231,9 @@ static enum MHD_Result download_respond(struct gw_stream *st)
 
                 snprintf(crange, sizeof(crange), "bytes */%lld", (long long)fm->size);
                 gw_out_error(&out, req, EJ_ERR_INVALID, "the range is not satisfiable", NULL);
-                r = MHD_create_response_from_buffer(out.body.n, ej_buf_steal(&out.body),
+                size_t n = out.body.n;
+
+                r = MHD_create_response_from_buffer(n, ej_buf_steal(&out.body),
                                                     MHD_RESPMEM_MUST_FREE);
                 MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                         "application/json; charset=utf-8");
@@ -1375,11 +1388,10 @@ static enum MHD_Result first_call(struct gw_req *req)
                 } else {
                         st->ctype_hint = dup_or_null(ct);
                 }
-                if (!resolve_session(st, true)) {
+                if (!resolve_session(st, true) ||
+                    (!st->failed && !st->multipart && maybe_begin(st))) {
                         st->first_hold = true;
-                        hold(st);
-                } else if (!st->failed && !st->multipart && maybe_begin(st)) {
-                        st->first_hold = true;
+                        st->first_again = true;
                         hold(st);
                 }
         } else {
