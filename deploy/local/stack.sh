@@ -17,6 +17,9 @@
 #   EJ_NATS_PORT      NATS client port (4222)
 #   EJ_NATS_MON_PORT  NATS monitoring port (8222)
 #   EJ_ADMIN_PORT     first admin port of the services; service i gets EJ_ADMIN_PORT+i (9101)
+#   EJ_SMTP_PORT      the dev mail catcher's SMTP port (2525; 0 when EJ_HTTP_PORT is 0)
+#   EJ_SMTP_URL       a real SMTP server for the services instead of the catcher (unset: the
+#                     catcher, which keeps mail in memory and in $EJ_VAR/mail; see README)
 #   EJ_SITE_NAME      the journal's name ("EasyJournal Demo Journal")
 #   EJ_LOG_LEVEL      debug, info, warn, error (info)
 #   EJ_START_TIMEOUT  seconds to wait for each process to become ready (30)
@@ -56,7 +59,7 @@ RUN=$PGHOME/run
 if [[ -f $STACK_ENV ]]; then
         while IFS='=' read -r k v; do
                 case $k in
-                EJ_HTTP_PORT | EJ_PG_PORT | EJ_NATS_PORT | EJ_NATS_MON_PORT | EJ_ADMIN_PORT)
+                EJ_HTTP_PORT | EJ_PG_PORT | EJ_NATS_PORT | EJ_NATS_MON_PORT | EJ_ADMIN_PORT | EJ_SMTP_PORT)
                         [[ -n ${!k:-} && ${!k} != 0 ]] || printf -v "$k" '%s' "$v"
                         ;;
                 esac
@@ -67,6 +70,14 @@ EJ_PG_PORT=${EJ_PG_PORT:-55432}
 EJ_NATS_PORT=${EJ_NATS_PORT:-4222}
 EJ_NATS_MON_PORT=${EJ_NATS_MON_PORT:-8222}
 EJ_ADMIN_PORT=${EJ_ADMIN_PORT:-9101}
+# --- mail (dev SMTP catcher) ---
+# A stack on free ports (a test's) gets a free catcher port too.
+if [[ -z ${EJ_SMTP_PORT:-} && $EJ_HTTP_PORT == 0 ]]; then
+        EJ_SMTP_PORT=0
+fi
+EJ_SMTP_PORT=${EJ_SMTP_PORT:-2525}
+EJ_SMTP_URL_GIVEN=${EJ_SMTP_URL:-}
+# --- end mail ---
 EJ_SITE_NAME=${EJ_SITE_NAME:-EasyJournal Demo Journal}
 EJ_LOG_LEVEL=${EJ_LOG_LEVEL:-info}
 EJ_START_TIMEOUT=${EJ_START_TIMEOUT:-30}
@@ -122,7 +133,7 @@ free_port() {
 # that range must be free as a whole.
 pick_ports() {
         local v p ok i j
-        for v in EJ_HTTP_PORT EJ_PG_PORT EJ_NATS_PORT EJ_NATS_MON_PORT; do
+        for v in EJ_HTTP_PORT EJ_PG_PORT EJ_NATS_PORT EJ_NATS_MON_PORT EJ_SMTP_PORT; do
                 if [[ ${!v} == 0 ]]; then
                         free_port
                         printf -v "$v" '%s' "$FREE"
@@ -158,6 +169,7 @@ EJ_PG_PORT=$EJ_PG_PORT
 EJ_NATS_PORT=$EJ_NATS_PORT
 EJ_NATS_MON_PORT=$EJ_NATS_MON_PORT
 EJ_ADMIN_PORT=$EJ_ADMIN_PORT
+EJ_SMTP_PORT=$EJ_SMTP_PORT
 EOF
 }
 
@@ -167,6 +179,7 @@ conn_env() {
         [[ -f $EJ_VAR/pg.pass ]] && pass=$(cat "$EJ_VAR/pg.pass")
         EJ_DB_URL="host=127.0.0.1 port=$EJ_PG_PORT dbname=easyjournal user=postgres password=$pass"
         EJ_NATS_URL="nats://127.0.0.1:$EJ_NATS_PORT"
+        EJ_SMTP_URL=${EJ_SMTP_URL_GIVEN:-smtp://127.0.0.1:$EJ_SMTP_PORT}
 }
 
 # --- processes ------------------------------------------------------------------------------
@@ -194,6 +207,7 @@ live_pid() {
         nats) [[ $exe == *nats-server* ]] || return 1 ;;
         postgres) [[ $exe == *postgres* ]] || return 1 ;;
         gateway) [[ $exe == *ej-gateway* ]] || return 1 ;;
+        smtp-catcher) [[ $exe == *smtp-catcher* ]] || return 1 ;;
         *) [[ $exe == *ej-$1* ]] || return 1 ;;
         esac
         echo "$pid"
@@ -367,6 +381,37 @@ start_nats() {
         wait_ready nats "$log" http_ok "http://127.0.0.1:$EJ_NATS_MON_PORT/healthz"
 }
 
+# --- mail (dev SMTP catcher) ---
+# Starts the SMTP catcher (tests/tools/smtp-catcher) on 127.0.0.1:$EJ_SMTP_PORT unless a real
+# server is configured (EJ_SMTP_URL). It keeps mail in memory for the admin dev mail page
+# (ej.devmail.list over NATS) and writes each message to $EJ_VAR/mail/<n>.eml.
+start_catcher() {
+        local log=$LOGS/smtp-catcher.log bin=$BIN/smtp-catcher pid i
+        [[ -z $EJ_SMTP_URL_GIVEN ]] || return 0
+        if live_pid smtp-catcher >/dev/null; then
+                return 0
+        fi
+        if [[ ! -x $bin ]]; then
+                say "$bin missing (run make): mail is queued but not caught"
+                return 0
+        fi
+        conn_env
+        mkdir -p "$EJ_VAR/mail"
+        : >"$log"
+        setsid env EJ_CATCHER_SMTP_ADDR="127.0.0.1:$EJ_SMTP_PORT" EJ_NATS_URL="$EJ_NATS_URL" \
+                EJ_CATCHER_DIR="$EJ_VAR/mail" EJ_LOG_LEVEL="$EJ_LOG_LEVEL" \
+                "$bin" >>"$log" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" >"$PIDS/smtp-catcher.pid"
+        # Its readiness check is quick: first let the child exec, so live_pid recognises it.
+        for ((i = 0; i < 20; i++)); do
+                live_pid smtp-catcher >/dev/null && break
+                sleep 0.05
+        done
+        wait_ready smtp-catcher "$log" grep -q "listening on" "$log"
+}
+# --- end mail ---
+
 # Starts process $1 (a service name or "gateway") with the stack's environment.
 start_app() {
         local name=$1 bin log=$LOGS/$1.log pid i admin_port
@@ -395,6 +440,7 @@ start_app() {
         [[ -x $bin ]] || die "$bin missing: run make first"
         setsid env EJ_DB_URL="$EJ_DB_URL" EJ_NATS_URL="$EJ_NATS_URL" \
                 EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_ADMIN_ADDR="127.0.0.1:$admin_port" \
+                EJ_SMTP_URL="$EJ_SMTP_URL" EJ_SITE_NAME="$EJ_SITE_NAME" \
                 "$bin" >>"$log" 2>&1 </dev/null &
         pid=$!
         echo "$pid" >"$PIDS/$name.pid"
@@ -409,6 +455,7 @@ EJ_VAR=$EJ_VAR
 EJ_DB_URL="$EJ_DB_URL"
 EJ_NATS_URL=$EJ_NATS_URL
 EJ_NATS_MON_URL=http://127.0.0.1:$EJ_NATS_MON_PORT
+EJ_SMTP_URL=$EJ_SMTP_URL
 EOF
 }
 
@@ -426,6 +473,7 @@ cmd_infra() {
         save_env
         start_postgres
         start_nats
+        start_catcher
         print_env
 }
 
@@ -439,6 +487,7 @@ cmd_start() {
         save_env
         start_postgres
         start_nats
+        start_catcher
         for s in "${SERVICES[@]}"; do
                 start_app "$s"
         done
@@ -453,6 +502,7 @@ cmd_stop() {
         for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
                 stop_proc "${SERVICES[$i]}" 10
         done
+        stop_proc smtp-catcher 10
         stop_proc nats 10
         stop_postgres
 }
@@ -474,6 +524,7 @@ cmd_run() {
         for s in "${SERVICES[@]}" gateway; do
                 logs+=("$LOGS/$s.log")
         done
+        [[ -f $LOGS/smtp-catcher.log ]] && logs+=("$LOGS/smtp-catcher.log")
         tail -n 5 -F "${logs[@]}" &
         TAIL_PID=$!
         # `wait` returns when a signal arrives, so the trap runs promptly.
@@ -495,7 +546,8 @@ run_stop() {
 
 cmd_status() {
         local name pid state rc=0
-        for name in postgres nats "${SERVICES[@]}" gateway; do
+        for name in postgres nats smtp-catcher "${SERVICES[@]}" gateway; do
+                [[ $name == smtp-catcher && -n $EJ_SMTP_URL_GIVEN ]] && continue
                 if pid=$(live_pid "$name"); then
                         state="running (pid $pid)"
                 else
@@ -515,6 +567,7 @@ cmd_start_one() {
         case $name in
         postgres) start_postgres ;;
         nats) start_nats ;;
+        smtp-catcher) start_catcher ;;
         *) start_app "$name" ;;
         esac
 }

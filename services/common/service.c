@@ -14,6 +14,7 @@
 #include "health.h"
 #include "ids.h"
 #include "log.h"
+#include "mail.h"
 #include "metrics.h"
 
 #define SVC_CONNECT_WAIT_MS 10000 /* NATS and PostgreSQL may still be starting */
@@ -30,6 +31,7 @@ struct svc_settings {
         long relay_poll_ms;
         long relay_hold_ms;
         bool send_asap;
+        struct ej_mailer_config mail; /* SMTP settings; mail.smtp.url NULL = not sent */
 };
 
 struct svc_runtime;
@@ -55,6 +57,7 @@ struct svc_runtime {
         struct ej_metrics *metrics;
         struct ej_health *health;
         struct ej_relay *relay;
+        struct ej_mailer *mailer; /* NULL when EJ_SMTP_URL is unset */
         struct svc_worker *workers;
         atomic_int stopping;
 };
@@ -104,6 +107,8 @@ static enum ej_status load_settings(struct svc_settings *s, struct ej_err *err)
                 st = ej_env_long("EJ_RELAY_HOLD_MS", 0, 0, 3600000, &s->relay_hold_ms, err);
         if (st == EJ_OK)
                 st = ej_env_bool("EJ_NATS_SEND_ASAP", false, &s->send_asap, err);
+        if (st == EJ_OK)
+                st = ej_mailer_config_from_env(&s->mail, err);
         return st;
 }
 
@@ -429,6 +434,19 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         st = ej_relay_start(&rt.relay, &rcfg, err);
         if (st != EJ_OK)
                 goto out;
+        /* Mail queued by this service (mail.h) is sent by a thread of its own. */
+        if (rt.cfg.mail.smtp.url != NULL) {
+                rt.cfg.mail.conninfo = rt.cfg.db_url;
+                rt.cfg.mail.schema = def->name;
+                st = ej_http_global_init(err);
+                if (st == EJ_OK)
+                        st = ej_mailer_start(&rt.mailer, &rt.cfg.mail, err);
+                if (st != EJ_OK)
+                        goto out;
+                ej_info(NULL, "mail: sending through %s", rt.cfg.mail.smtp.url);
+        } else {
+                ej_warn(NULL, "mail: EJ_SMTP_URL is not set; mail is queued but not sent");
+        }
 
         rt.workers = xcalloc((size_t)rt.cfg.workers, sizeof(*rt.workers));
         for (long i = 0; i < rt.cfg.workers && st == EJ_OK; i++)
@@ -464,6 +482,7 @@ out:
                 stop_workers(&rt);
         ej_health_stop(rt.health);
         ej_relay_stop(rt.relay);
+        ej_mailer_stop(rt.mailer);
         if (rt.workers)
                 for (long i = 0; i < rt.cfg.workers; i++)
                         worker_free(&rt.workers[i]);

@@ -66,6 +66,9 @@ int ej_call_has_role(const struct ej_call *call, const char *role);
  *   EJ_NATS_URL (nats://127.0.0.1:4222), EJ_DB_URL (libpq conninfo, required),
  *   EJ_WORKERS (2), EJ_ADMIN_ADDR (127.0.0.1:0 = no admin endpoint unless a port is given),
  *   EJ_LOG_LEVEL (info), EJ_RELAY_POLL_MS (1000), EJ_RELAY_HOLD_MS (0), EJ_NATS_SEND_ASAP (false).
+ * When EJ_SMTP_URL is set it also starts the mail sender for the service's mail outbox (mail.h;
+ * EJ_SMTP_STARTTLS, EJ_SMTP_USER, EJ_SMTP_PASSWORD, EJ_MAIL_FROM, ...); unset, mail is queued
+ * but not sent, with a warning at start.
  * Returns EJ_OK after a clean stop; a start-up failure returns its status with `err` filled,
  * for main() to print on one line and exit 1. */
 enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *err);

@@ -13,6 +13,8 @@
  *   EJ_NATS_URL           NATS server; unset = no NATS (read the directory instead)
  *   EJ_CATCHER_DIR        directory to append messages to (unset = memory only)
  *   EJ_CATCHER_MAX        messages kept in memory (500)
+ *   EJ_CATCHER_SUBJECTS   subject prefix ("ej.devmail"): <prefix>.list and <prefix>.clear; a
+ *                         test with a catcher of its own on a shared NATS picks its own
  *
  * It prints "smtp-catcher: listening on 127.0.0.1:<port>" on stdout once ready.
  *
@@ -627,6 +629,8 @@ int main(void)
         natsSubscription *sub_list = NULL, *sub_clear = NULL;
         const char *addr;
         const char *nats_url;
+        const char *prefix;
+        char subj_list[128], subj_clear[128];
         long max = 0;
         int lfd = -1, port = 0, rc = 1;
 
@@ -637,6 +641,13 @@ int main(void)
         addr = ej_env_str("EJ_CATCHER_SMTP_ADDR", "127.0.0.1:2525");
         nats_url = ej_env_str("EJ_NATS_URL", NULL);
         st.dir = ej_env_str("EJ_CATCHER_DIR", NULL);
+        prefix = ej_env_str("EJ_CATCHER_SUBJECTS", "ej.devmail");
+        if (snprintf(subj_list, sizeof(subj_list), "%s.list", prefix) >= (int)sizeof(subj_list) ||
+            snprintf(subj_clear, sizeof(subj_clear), "%s.clear", prefix) >=
+                (int)sizeof(subj_clear)) {
+                fprintf(stderr, "smtp-catcher: EJ_CATCHER_SUBJECTS is too long\n");
+                goto out;
+        }
         if (ej_env_long("EJ_CATCHER_MAX", 500, 1, 100000, &max, &err) != EJ_OK) {
                 fprintf(stderr, "smtp-catcher: %s\n", err.msg);
                 goto out;
@@ -663,11 +674,11 @@ int main(void)
                         fprintf(stderr, "smtp-catcher: %s\n", err.msg);
                         goto out;
                 }
-                s = natsConnection_Subscribe(&sub_list, ej_bus_conn(st.bus), "ej.devmail.list",
-                                             on_list, &st);
+                s = natsConnection_Subscribe(&sub_list, ej_bus_conn(st.bus), subj_list, on_list,
+                                             &st);
                 if (s == NATS_OK)
-                        s = natsConnection_Subscribe(&sub_clear, ej_bus_conn(st.bus),
-                                                     "ej.devmail.clear", on_clear, &st);
+                        s = natsConnection_Subscribe(&sub_clear, ej_bus_conn(st.bus), subj_clear,
+                                                     on_clear, &st);
                 if (s == NATS_OK)
                         s = natsConnection_Flush(ej_bus_conn(st.bus));
                 if (s != NATS_OK) {

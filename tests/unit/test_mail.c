@@ -31,6 +31,7 @@ static const char *nats_url;
 static char schema[64];
 static char catcher_bin[1024];
 static struct ej_bus *bus;
+static char subj_prefix[64]; /* our catcher's subjects: a shared NATS may have another one */
 
 static void sleep_ms(long ms)
 {
@@ -295,6 +296,7 @@ static pid_t catcher_start(int port)
                 close(out[1]);
                 setenv("EJ_CATCHER_SMTP_ADDR", addr, 1);
                 setenv("EJ_NATS_URL", nats_url, 1);
+                setenv("EJ_CATCHER_SUBJECTS", subj_prefix, 1);
                 setenv("EJ_LOG_LEVEL", "warn", 1);
                 unsetenv("EJ_CATCHER_DIR");
                 execl(catcher_bin, catcher_bin, (char *)NULL);
@@ -347,10 +349,12 @@ static Ej__Devmail__DevmailListResponse *caught(struct ej_arena *a, const char *
         Ej__Devmail__DevmailListRequest req = EJ__DEVMAIL__DEVMAIL_LIST_REQUEST__INIT;
         ProtobufCMessage *resp = NULL;
         struct ej_err err;
+        char subject[96];
 
+        (void)snprintf(subject, sizeof(subject), "%s.list", subj_prefix);
         req.to = (char *)(uintptr_t)to;
         req.limit = limit;
-        if (ej_bus_request(bus, "ej.devmail.list", &req.base, NULL,
+        if (ej_bus_request(bus, subject, &req.base, NULL,
                            &ej__devmail__devmail_list_response__descriptor, a, 3000, &resp,
                            &err) != EJ_OK) {
                 fprintf(stderr, "test_mail: ej.devmail.list: %s\n", err.msg);
@@ -443,8 +447,10 @@ static void test_sender(struct ej_db *db)
                 char to[64];
                 long long sent1 = count_rows(db, sql_count_sent);
                 bool once = true;
+                char subject[96];
 
-                CHECK(ej_bus_request(bus, "ej.devmail.clear", &empty.base, NULL,
+                (void)snprintf(subject, sizeof(subject), "%s.clear", subj_prefix);
+                CHECK(ej_bus_request(bus, subject, &empty.base, NULL,
                                      &ej__common__empty__descriptor, a, 3000, &r, &err) == EJ_OK);
                 CHECK(ej_db_begin(db, &err) == EJ_OK);
                 for (int i = 0; i < 30; i++) {
@@ -541,6 +547,7 @@ int main(int argc, char **argv)
                 return check_report();
         }
         (void)snprintf(schema, sizeof(schema), "tmail%d", (int)getpid());
+        (void)snprintf(subj_prefix, sizeof(subj_prefix), "ej.devmail.t%d", (int)getpid());
         CHECK(ej_db_connect(&db, db_url, schema, 5000, &err) == EJ_OK);
         if (db == NULL)
                 return check_report();
