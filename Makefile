@@ -13,7 +13,7 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd libnats libprotobuf-c libpq libsodium jansson libcurl libqpdf libzip
+PKGS := libmicrohttpd libnats libprotobuf-c libpq libsodium jansson libcurl libqpdf libzip libcmark
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -fno-common
 HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2

@@ -1,14 +1,19 @@
 /*
- * users.h: the users service's internals (accounts, roles, sessions). Subjects ej.users.<verb>.
+ * users.h: the users service's internals (accounts, roles, sessions, profile, admin user
+ * management, activity log, consent, privacy policy, export and erasure). Subjects
+ * ej.users.<verb>; the verbs and their messages are listed in proto/users.proto.
  *
- * handlers.c holds one function per operation (validation, password hashing, tokens); it
- * touches neither SQL nor NATS directly. store.c holds every SQL statement of the service and
- * turns rows into the protobuf messages of proto/users.proto, allocated in the caller's arena.
+ * handlers.c holds one function per operation (validation, role checks, password hashing,
+ * tokens, mail variables, broadcasts); it touches no SQL. store.c holds every SQL statement of
+ * the service and turns rows into the protobuf messages of proto/users.proto, allocated in the
+ * caller's arena. A change and what it causes (activity row, queued mail, outbox event) are
+ * written in one transaction by one store function: nothing is half-written.
  *
  * Passwords are hashed with argon2id (libsodium crypto_pwhash_str, interactive limits: 2 passes,
  * 64 MiB). Hashing is CPU- and memory-heavy, so at most `hash_slots` hashes run at once in a
  * process (a semaphore in struct users_ctx); a burst of logins then cannot take every core and
- * all the memory. Session tokens are 32 random bytes (base64url); only their SHA-256 is stored.
+ * all the memory. Session tokens and mailed tokens are 32 random bytes (base64url); only their
+ * SHA-256 is stored. An account without a usable password (invited, erased) stores "!".
  *
  * Thread safety: struct users_ctx is created in main before the workers start and is read-only
  * afterwards (apart from its semaphore). Store functions use the caller's struct ej_db (one
@@ -18,6 +23,7 @@
 #define EJ_USERS_H
 
 #include <semaphore.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sodium.h>
@@ -33,80 +39,322 @@
 /* Published (core NATS, not durable) with the revoked token's hash as data, so every gateway
  * replica drops that session from its cache at once. */
 #define USERS_BCAST_SESSION_REVOKED "ej.bcast.session.revoked"
-#define USERS_EVT_REGISTERED        "ej.evt.users.registered"
+/* Published with a user id as data when that user's roles, password, state or sessions
+ * changed: every gateway drops all cached sessions of the user. */
+#define USERS_BCAST_USER_CHANGED "ej.bcast.session.user_changed"
+#define USERS_EVT_REGISTERED     "ej.evt.users.registered"
+#define USERS_EVT_ERASED         "ej.evt.users.erased"
 
-#define USERS_NAME_MAX     200  /* characters, after trimming */
-#define USERS_EMAIL_MAX    254  /* bytes (RFC 5321 path limit) */
-#define USERS_PASSWORD_MIN 8    /* bytes */
-#define USERS_PASSWORD_MAX 1024 /* bytes */
-#define USERS_TOKEN_BYTES  32
-#define USERS_TOKEN_MAX    256 /* longer tokens are not ours: refused without a query */
+#define USERS_NAME_MAX        200  /* characters, after trimming */
+#define USERS_EMAIL_MAX       254  /* bytes (RFC 5321 path limit) */
+#define USERS_AFFILIATION_MAX 300  /* characters */
+#define USERS_BIO_MAX         5000 /* characters */
+#define USERS_PASSWORD_MIN    8    /* bytes */
+#define USERS_PASSWORD_MAX    1024 /* bytes */
+#define USERS_MARKDOWN_MAX    100000
+#define USERS_TOKEN_BYTES     32
+#define USERS_TOKEN_MAX       256 /* longer tokens are not ours: refused without a query */
+#define USERS_NO_PASSWORD     "!" /* stored instead of a hash: no password can match */
+#define USERS_PAGE_DEFAULT    50
+#define USERS_PAGE_MAX        200
 
-/* The service context handed to every handler as call->svc. */
+/* The service context handed to every handler as call->svc (and to the command line). */
 struct users_ctx {
-        long long session_ttl_ms;
-        sem_t hash_slots;
+        long long session_ttl_ms;       /* remember me (EJ_SESSION_TTL_HOURS, 720) */
+        long long short_session_ttl_ms; /* otherwise (EJ_SESSION_SHORT_TTL_HOURS, 12) */
+        long verify_ttl_s;              /* EJ_VERIFY_TTL_S (48 h) */
+        long reset_ttl_s;               /* EJ_RESET_TTL_S (1 h) */
+        long invite_ttl_s;              /* EJ_INVITE_TTL_S (14 days) */
+        long email_change_ttl_s;        /* EJ_EMAIL_CHANGE_TTL_S (24 h) */
+        long erasure_ttl_s;             /* EJ_ERASURE_TTL_S (24 h) */
+        long login_window_s;            /* EJ_LOGIN_WINDOW_S (900) */
+        long login_max_account;         /* EJ_LOGIN_MAX_PER_ACCOUNT (5) */
+        long login_max_addr;            /* EJ_LOGIN_MAX_PER_ADDR (20) */
+        long gdpr_timeout_ms;           /* EJ_GDPR_TIMEOUT_MS (5000) */
+        const char *public_url;         /* EJ_PUBLIC_URL (http://127.0.0.1:8080), links in mail */
+        const char *gdpr_services;      /* EJ_GDPR_SERVICES: comma list, "" = none */
+        sem_t hash_slots;               /* EJ_HASH_CONCURRENCY (2) */
         /* A hash of a random password, verified against on logins with an unknown e-mail so
          * they take as long as logins with a wrong password. */
         char dummy_hash[crypto_pwhash_STRBYTES];
 };
 
-/* Prepares `ctx`: session lifetime, at most `hash_slots` concurrent hashes, the dummy hash.
- * Call after ej_ids_init (libsodium ready). Release with users_ctx_free. */
-enum ej_status users_ctx_init(struct users_ctx *ctx, long long session_ttl_ms, int hash_slots,
-                              struct ej_err *err);
+/* Reads the settings above from the environment and prepares the semaphore and the dummy
+ * hash. Call after ej_ids_init, before threads start. Release with users_ctx_free. */
+enum ej_status users_ctx_init(struct users_ctx *ctx, struct ej_err *err);
 void users_ctx_free(struct users_ctx *ctx);
 
-/* Operations (ej_op_fn, see service.h). Request and response types in proto/users.proto:
- *   register      RegisterRequest      -> RegisterResponse  (role author; emits user.registered)
- *   login         LoginRequest         -> LoginResponse     (a new session)
- *   logout        LogoutRequest        -> ej.common.Empty   (idempotent)
- *   authenticate  AuthenticateRequest  -> Principal
- *   me            MeRequest            -> MeResponse        (the caller from Ej-User-Id) */
-enum ej_status users_register(struct ej_call *call, const ProtobufCMessage *req,
-                              ProtobufCMessage *resp, struct ej_err *err);
-enum ej_status users_login(struct ej_call *call, const ProtobufCMessage *req,
-                           ProtobufCMessage *resp, struct ej_err *err);
-enum ej_status users_logout(struct ej_call *call, const ProtobufCMessage *req,
-                            ProtobufCMessage *resp, struct ej_err *err);
-enum ej_status users_authenticate(struct ej_call *call, const ProtobufCMessage *req,
-                                  ProtobufCMessage *resp, struct ej_err *err);
-enum ej_status users_me(struct ej_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp,
-                        struct ej_err *err);
+/* Operations (ej_op_fn, see service.h); one per verb of proto/users.proto, same names. */
+#define USERS_OP(name)                                                                             \
+        enum ej_status users_##name(struct ej_call *call, const ProtobufCMessage *req,             \
+                                    ProtobufCMessage *resp, struct ej_err *err)
+USERS_OP(register);
+USERS_OP(verify_email);
+USERS_OP(resend_verification);
+USERS_OP(login);
+USERS_OP(logout);
+USERS_OP(authenticate);
+USERS_OP(me);
+USERS_OP(update_profile);
+USERS_OP(change_password);
+USERS_OP(request_password_reset);
+USERS_OP(reset_password);
+USERS_OP(change_email);
+USERS_OP(confirm_email_change);
+USERS_OP(accept_invitation);
+USERS_OP(invite_user);
+USERS_OP(get_consent);
+USERS_OP(accept_consent);
+USERS_OP(withdraw_consent);
+USERS_OP(get_privacy);
+USERS_OP(export_my_data);
+USERS_OP(request_erasure);
+USERS_OP(confirm_erasure);
+USERS_OP(list_users);
+USERS_OP(get_user);
+USERS_OP(create_user);
+USERS_OP(update_user);
+USERS_OP(grant_role);
+USERS_OP(revoke_role);
+USERS_OP(deactivate_user);
+USERS_OP(reactivate_user);
+USERS_OP(erase_user);
+USERS_OP(list_activity);
+USERS_OP(publish_consent);
+USERS_OP(consent_stats);
+USERS_OP(set_privacy);
+#undef USERS_OP
 
-/* Store. Strings returned live in `a`; statuses come from ej_db (EJ_ERR_UNAVAILABLE when the
- * database is down). */
+/* Command line (ej-users create-user): creates, or with `update` brings up to date, the
+ * account `email` with `roles` (comma list) and, when `password` is non-NULL, that password
+ * (the account is then verified; without one an invitation is mailed). Prints nothing; the
+ * user id goes to `id_out`. EJ_ERR_CONFLICT when it exists and `update` is false. */
+enum ej_status users_cli_create_user(struct users_ctx *ctx, struct ej_db *db, const char *email,
+                                     const char *name, const char *roles, const char *password,
+                                     bool update, char id_out[37], struct ej_err *err);
 
-/* In one transaction: inserts the user `id` (e-mail normalised by the database as
- * lower(btrim(email))), grants `role`, and appends `event` to the outbox as user.registered.
- * EJ_ERR_CONFLICT with field "email" when the e-mail is taken. On success *created_at_ms is the
- * creation time. */
-enum ej_status store_user_create(struct ej_db *db, const char *id, const char *name,
-                                 const char *email, const char *password_hash, const char *role,
-                                 const Ej__Users__UserRegistered *event, int64_t *created_at_ms,
-                                 struct ej_err *err);
+/* Command line (ej-users seed-bench): `count` synthetic users for the benchmark, all with one
+ * password ("bench-password"), e-mail bench-<n>@bench.easyjournal.org. Idempotent. */
+enum ej_status users_cli_seed_bench(struct users_ctx *ctx, struct ej_db *db, long count,
+                                    struct ej_err *err);
 
-/* The user whose normalised e-mail matches `email`, with roles, and its password hash.
+/* ---- Store ------------------------------------------------------------------------------ */
+
+/* An activity row written with a change (kind, actor, subject, address, details as a JSON
+ * object text or NULL). */
+struct users_act {
+        const char *kind;
+        const char *actor_id;    /* NULL or "" for none */
+        const char *user_id;     /* NULL or "" for none */
+        const char *client_addr; /* NULL or "" for none */
+        const char *details;     /* JSON object text, NULL for {} */
+};
+
+/* A mail queued with a change (template key, recipient, NULL-terminated name/value pairs). */
+struct users_mail {
+        const char *tpl;
+        const char *to;
+        const char *const *vars;
+};
+
+/* A single-use token issued with a change. */
+struct users_token {
+        const char *hash; /* SHA-256 hex */
+        const char *purpose;
+        long ttl_s;
+        const char *data; /* NULL or the new address (email_change) */
+};
+
+/* A new account. */
+struct users_new {
+        const char *id;
+        const char *name;
+        const char *email;
+        const char *password_hash; /* USERS_NO_PASSWORD for none */
+        const char *affiliation;   /* NULL or "" for none */
+        const char *orcid;
+        const char *bio;
+        bool verified;
+        const char *const *roles; /* n_roles names */
+        size_t n_roles;
+        const char *granted_by;  /* NULL or the admin's id */
+        int consent_version;     /* > 0: accepted at creation */
+        const char *client_addr; /* for the consent ledger */
+};
+
+/* Inserts the account, its roles, the token (may be NULL), the consent record, the event
+ * user.registered (`event` may be NULL), the activity and the mail (both may be NULL), in one
+ * transaction. EJ_ERR_CONFLICT with field "email" when the e-mail is taken. */
+enum ej_status store_user_insert(struct ej_db *db, const struct users_new *nu,
+                                 const struct users_token *tok,
+                                 const Ej__Users__UserRegistered *event,
+                                 const struct users_act *act, const struct users_mail *mail,
+                                 int64_t *created_at_ms, struct ej_err *err);
+
+/* The account whose normalised e-mail is `email` (any state), with its password hash.
  * EJ_ERR_NOT_FOUND when there is none. */
 enum ej_status store_user_by_email(struct ej_db *db, struct ej_arena *a, const char *email,
                                    Ej__Users__User **user, char **password_hash,
                                    struct ej_err *err);
 
-/* The user `id` with roles (one query). EJ_ERR_NOT_FOUND when there is none. */
+/* The account `id` with roles. EJ_ERR_NOT_FOUND when there is none. */
 enum ej_status store_user_get(struct ej_db *db, struct ej_arena *a, const char *id,
                               Ej__Users__User **user, struct ej_err *err);
 
-/* Records a session for `user_id` under `token_hash`, expiring `ttl_ms` from now (database
- * clock); *expires_at_ms receives the expiry. */
-enum ej_status store_session_create(struct ej_db *db, const char *token_hash, const char *user_id,
-                                    long long ttl_ms, int64_t *expires_at_ms, struct ej_err *err);
+/* The password hash of `id`. EJ_ERR_NOT_FOUND when there is none. */
+enum ej_status store_user_password_hash(struct ej_db *db, struct ej_arena *a, const char *id,
+                                        char **hash, struct ej_err *err);
 
-/* Marks the session revoked (no-op when it is unknown or already revoked). */
-enum ej_status store_session_revoke(struct ej_db *db, const char *token_hash, struct ej_err *err);
+/* Consent state of `id`: whether a required version newer than the accepted one exists, and
+ * the current version (0: none published). */
+enum ej_status store_user_consent_state(struct ej_db *db, const char *id, bool *required,
+                                        uint32_t *current, struct ej_err *err);
 
-/* Fills `out` (user id, roles, expiry) for a live session: known, not revoked, not expired.
+/* Login throttle: EJ_ERR_TOO_MANY (and *retry_after_s) when `email_key` has `max_account` or
+ * more failures, or `addr` (when non-empty) has `max_addr` or more, within `window_s`. */
+enum ej_status store_login_throttle(struct ej_db *db, const char *email_key, const char *addr,
+                                    long window_s, long max_account, long max_addr,
+                                    int *retry_after_s, struct ej_err *err);
+
+/* Records a failed login and its activity row; purges failures older than a day now and then. */
+enum ej_status store_login_failed(struct ej_db *db, const char *email_key, const char *addr,
+                                  const struct users_act *act, struct ej_err *err);
+
+/* A successful login: the session, last_login_at, the account's failures forgotten, the
+ * activity row. */
+enum ej_status store_login_ok(struct ej_db *db, const char *token_hash, const char *user_id,
+                              long long ttl_ms, const char *email_key, const struct users_act *act,
+                              int64_t *expires_at_ms, struct ej_err *err);
+
+/* Marks the session revoked (no-op when it is unknown or already revoked); with `act`, writes
+ * the activity row for the session's user. */
+enum ej_status store_session_revoke(struct ej_db *db, const char *token_hash,
+                                    const struct users_act *act, struct ej_err *err);
+
+/* Fills `out` for a live session: known, not revoked, not expired, account active.
  * EJ_ERR_NOT_FOUND otherwise. */
 enum ej_status store_session_principal(struct ej_db *db, struct ej_arena *a, const char *token_hash,
                                        Ej__Users__Principal *out, struct ej_err *err);
+
+/* Issues a token for `user_id` (older unused ones of that purpose are dropped) with the
+ * activity and the mail, in one transaction. */
+enum ej_status store_token_issue(struct ej_db *db, const char *user_id,
+                                 const struct users_token *tok, const struct users_act *act,
+                                 const struct users_mail *mail, struct ej_err *err);
+
+/* Consumes the token and applies its purpose in one transaction:
+ *   verify_email   marks the account verified
+ *   password_reset sets `password_hash`, revokes every session
+ *   invitation     sets `password_hash`, marks verified
+ *   email_change   moves the pending address in (EJ_ERR_CONFLICT field "email" when taken)
+ *   erasure        erases the account (see store_user_erase)
+ * EJ_ERR_INVALID with field "token" when it is unknown, of another purpose, used ("this link
+ * has already been used") or expired ("this link has expired"). *user_id receives the owner. */
+enum ej_status store_token_apply(struct ej_db *db, struct ej_arena *a, const char *token_hash,
+                                 const char *purpose, const char *password_hash,
+                                 const char *client_addr, char **user_id, struct ej_err *err);
+
+/* Replaces name, affiliation, orcid, bio and (when non-empty) theme. */
+enum ej_status store_profile_update(struct ej_db *db, const char *user_id, const char *name,
+                                    const char *affiliation, const char *orcid, const char *bio,
+                                    const char *theme, const struct users_act *act,
+                                    struct ej_err *err);
+
+/* Sets the password; revokes every session of the user except `keep_token_hash` (NULL: all). */
+enum ej_status store_password_set(struct ej_db *db, const char *user_id, const char *password_hash,
+                                  const char *keep_token_hash, const struct users_act *act,
+                                  struct ej_err *err);
+
+/* Admin edit: name, e-mail (unverified when it changes), affiliation, orcid, bio.
+ * EJ_ERR_NOT_FOUND, EJ_ERR_CONFLICT field "email". */
+enum ej_status store_user_admin_update(struct ej_db *db, const char *user_id, const char *name,
+                                       const char *email, const char *affiliation,
+                                       const char *orcid, const char *bio,
+                                       const struct users_act *act, struct ej_err *err);
+
+/* Grants `role` (idempotent). EJ_ERR_NOT_FOUND for an unknown or erased user. */
+enum ej_status store_role_grant(struct ej_db *db, const char *user_id, const char *role,
+                                const char *granted_by, const struct users_act *act,
+                                struct ej_err *err);
+
+/* Revokes `role`; EJ_ERR_CONFLICT when that would leave no active admin. */
+enum ej_status store_role_revoke(struct ej_db *db, const char *user_id, const char *role,
+                                 const struct users_act *act, struct ej_err *err);
+
+/* Deactivates (revoking every session; EJ_ERR_CONFLICT for the last active admin) or
+ * reactivates the account. */
+enum ej_status store_user_set_active(struct ej_db *db, const char *user_id, bool active,
+                                     const struct users_act *act, struct ej_err *err);
+
+/* Erasure: anonymises the account (name "Deleted user", e-mail deleted-<uuid>@invalid,
+ * password unusable, profile cleared, roles removed, sessions revoked, tokens deleted, client
+ * addresses cleared from its activity and consent rows), keeps the row, emits user.erased.
+ * EJ_ERR_CONFLICT for the last active admin. */
+enum ej_status store_user_erase(struct ej_db *db, const char *user_id, const char *actor_id,
+                                const struct users_act *act, struct ej_err *err);
+
+struct users_list_query {
+        const char *query; /* "" for all */
+        const char *role;  /* "" for all */
+        const char *sort;  /* "name", "email", "created" */
+        bool desc;
+        const char *status; /* "", "active", "deactivated", "unverified" */
+        const char *cursor; /* "" for the first page */
+        unsigned limit;
+};
+
+/* One page of the users list; *next_cursor is "" on the last page. EJ_ERR_INVALID field
+ * "page.cursor" for a cursor that is not ours. */
+enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
+                                const struct users_list_query *q, Ej__Users__User ***users,
+                                size_t *n, char **next_cursor, uint64_t *total, struct ej_err *err);
+
+/* Appends an activity row on its own. */
+enum ej_status store_activity_add(struct ej_db *db, const struct users_act *act,
+                                  struct ej_err *err);
+
+/* One page of the activity log, newest first. */
+enum ej_status store_activity_list(struct ej_db *db, struct ej_arena *a, const char *kind,
+                                   const char *user_id, int64_t from_ms, int64_t to_ms,
+                                   const char *cursor, unsigned limit,
+                                   Ej__Users__ActivityEntry ***entries, size_t *n,
+                                   char **next_cursor, struct ej_err *err);
+
+/* The current consent version (version 0 and empty texts when none; html left empty). */
+enum ej_status store_consent_current(struct ej_db *db, struct ej_arena *a,
+                                     Ej__Users__ConsentVersion *out, struct ej_err *err);
+
+/* Publishes the next version; *version receives its number. */
+enum ej_status store_consent_publish(struct ej_db *db, const char *markdown, bool required,
+                                     const char *actor_id, const struct users_act *act,
+                                     uint32_t *version, struct ej_err *err);
+
+/* Records acceptance of `version` (must be the current one: EJ_ERR_CONFLICT field "version"
+ * otherwise) or, with version 0, withdrawal of the current acceptance. */
+enum ej_status store_consent_record(struct ej_db *db, const char *user_id, uint32_t version,
+                                    const char *client_addr, const struct users_act *act,
+                                    struct ej_err *err);
+
+enum ej_status store_consent_stats(struct ej_db *db, Ej__Users__ConsentStats *out,
+                                   struct ej_err *err);
+
+/* A site text (privacy_policy); empty markdown and 0 when never set. */
+enum ej_status store_site_text_get(struct ej_db *db, struct ej_arena *a, const char *key,
+                                   char **markdown, int64_t *updated_at_ms, struct ej_err *err);
+enum ej_status store_site_text_set(struct ej_db *db, const char *key, const char *markdown,
+                                   const char *actor_id, const struct users_act *act,
+                                   struct ej_err *err);
+
+/* Everything this service holds about `user_id` as one JSON object (no secrets: no password
+ * hash, no token hashes). */
+enum ej_status store_export_json(struct ej_db *db, struct ej_arena *a, const char *user_id,
+                                 char **json, struct ej_err *err);
+
+/* Marks the account's e-mail address verified (no-op when it already is). */
+enum ej_status store_user_mark_verified(struct ej_db *db, const char *user_id, struct ej_err *err);
+
+/* Bulk insert of synthetic users for the benchmark (see users_cli_seed_bench). */
+enum ej_status store_bench_seed(struct ej_db *db, long count, const char *password_hash,
+                                struct ej_err *err);
 
 #endif
