@@ -489,10 +489,11 @@ static void mail_encode_words(struct ej_buf *out, const char *s)
         }
 }
 
-/* Appends a header value: as is when ASCII, else as encoded words. */
+/* Appends a header value: as is when ASCII and short, else as encoded words (which also fold a
+ * long value within the 998-byte line limit). */
 static void mail_header_text(struct ej_buf *out, const char *s)
 {
-        if (mail_is_ascii(s))
+        if (mail_is_ascii(s) && strlen(s) <= 900)
                 ej_buf_append_c(out, s);
         else
                 mail_encode_words(out, s);

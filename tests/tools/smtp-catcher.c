@@ -75,6 +75,7 @@ struct store {
         unsigned long long next_id;
         const char *dir;
         struct ej_bus *bus;
+        atomic_int conns; /* connection threads running */
 };
 
 /* A connection being served. */
@@ -576,6 +577,7 @@ out:
         close(c->fd);
         ej_buf_free(&to);
         ej_buf_free(&data);
+        atomic_fetch_sub(&c->st->conns, 1);
         free(c);
         return NULL;
 }
@@ -635,6 +637,7 @@ int main(void)
         int lfd = -1, port = 0, rc = 1;
 
         memset(&st, 0, sizeof(st));
+        atomic_init(&st.conns, 0);
         pthread_mutex_init(&st.mu, NULL);
         ej_log_init("smtp-catcher", ej_env_str("EJ_LOG_LEVEL", "info"));
         ej_err_clear(&err);
@@ -703,7 +706,9 @@ int main(void)
                 c = xcalloc(1, sizeof(*c));
                 c->fd = fd;
                 c->st = &st;
+                atomic_fetch_add(&st.conns, 1);
                 if (pthread_create(&t, NULL, serve, c) != 0) {
+                        atomic_fetch_sub(&st.conns, 1);
                         close(fd);
                         free(c);
                         continue;
@@ -717,7 +722,14 @@ out:
         ej_bus_destroy(st.bus, 1000);
         if (lfd >= 0)
                 close(lfd);
-        /* Connection threads may still hold the store: the process ends here without freeing
-         * it. */
+        /* Free the store once no connection thread can touch it (a client still connected
+         * after a second keeps it: the process ends anyway). */
+        for (int i = 0; i < 100 && atomic_load(&st.conns) > 0; i++)
+                poll(NULL, 0, 10);
+        if (atomic_load(&st.conns) == 0) {
+                for (size_t i = 0; i < st.n; i++)
+                        caught_free(st.ring[i]);
+                free(st.ring);
+        }
         return rc;
 }

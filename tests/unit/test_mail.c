@@ -154,11 +154,12 @@ static void test_build(void)
 
         /* Encoded words stay within 75 characters and split between characters. */
         {
-                char subj[400] = "";
+                char subj[1000] = "";
 
                 for (int i = 0; i < 60; i++)
                         strcat(subj, "é");
                 mail_header_text(&m, subj);
+                CHECK(strstr(m.p, "=?UTF-8?B?") == m.p);
                 CHECK(strstr(m.p, "\r\n =?UTF-8?B?") != NULL);
                 for (const char *w = m.p; w != NULL;) {
                         const char *e = strstr(w, "?=");
@@ -166,6 +167,12 @@ static void test_build(void)
                         CHECK(e != NULL && e - w + 2 <= 75);
                         w = strstr(e, "=?UTF-8?B?");
                 }
+                ej_buf_reset(&m);
+                /* A long ASCII value is folded the same way. */
+                memset(subj, 'x', 950);
+                subj[950] = '\0';
+                mail_header_text(&m, subj);
+                CHECK(strstr(m.p, "=?UTF-8?B?") == m.p && strstr(m.p, "\r\n ") != NULL);
         }
         ej_buf_free(&m);
 }
