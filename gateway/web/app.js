@@ -13,6 +13,8 @@
  *   router     history API navigation, link interception, focus and title management.
  */
 
+import { uploadWidget } from './upload.js';
+
 const state = {
   site: { name: 'EasyJournal' },
   user: null, /* the signed-in user (GET /api/me), or null */
@@ -1818,6 +1820,13 @@ function placeholder(title, text) {
     h('p', null, h('a', { href: '/' }, 'Back to the home page')));
 }
 
+/* A file upload on its own page; the submission forms embed the same widget (upload.js). */
+function renderUpload() {
+  return h('section', { class: 'panel' },
+    pageHeader('Upload a file', 'Upload a manuscript: it stays private to you until you attach it to a submission.'),
+    uploadWidget({ kind: 'manuscript', label: 'Manuscript file' }));
+}
+
 function renderNotFound() {
   return h('section', { class: 'panel' },
     pageHeader('Page not found', 'There is no page at this address.'),
@@ -1830,12 +1839,15 @@ function renderForbidden() {
     h('p', null, h('a', { href: '/me' }, 'Go to your profile')));
 }
 
+/* What a page that needs consent shows behind the prompt while consent is owed. */
+function renderConsentWait() {
+  return h('section', { class: 'panel' },
+    pageHeader('Please accept the privacy notice', 'This page opens once you have accepted the current privacy notice.'));
+}
+
 function renderError(err) {
   const known = err instanceof ApiError;
-  if (known && err.code === 'consent_required') {
-    return h('section', { class: 'panel' },
-      pageHeader('Please accept the privacy notice', 'This page opens once you have accepted the current privacy notice.'));
-  }
+  if (known && err.code === 'consent_required') return renderConsentWait();
   if (known && err.status === 403) return renderForbidden();
   return h('section', { class: 'panel' },
     pageHeader('Something went wrong'),
@@ -1850,6 +1862,7 @@ function renderError(err) {
 /*   auth: 'user'  -> anonymous visitors go to /login?next=...                               */
 /*   auth: 'guest' -> signed-in users go to /me                                              */
 /*   roles: [...]  -> signed-in users holding none of them see "Access denied"               */
+/*   consentFree   -> a signed-in page that works while consent is owed (others wait for it)  */
 /* ---------------------------------------------------------------------------------------- */
 
 const routes = [
@@ -1863,8 +1876,13 @@ const routes = [
   { path: '/invitation', title: 'Set your password', render: renderInvitation },
   { path: '/confirm-email', title: 'Confirm your new e-mail address', render: renderConfirmEmail },
   { path: '/erasure/confirm', title: 'Erase your account', render: renderConfirmErasure },
+  /* The addresses the users service writes into its mails, for the same pages. */
+  { path: '/reset-password', title: 'Choose a new password', render: renderReset },
+  { path: '/accept-invitation', title: 'Set your password', render: renderInvitation },
+  { path: '/confirm-erasure', title: 'Erase your account', render: renderConfirmErasure },
   { path: '/privacy', title: 'Privacy policy', render: renderPrivacy },
-  { path: '/me', title: 'Your profile', render: renderMe, auth: 'user' },
+  { path: '/me', title: 'Your profile', render: renderMe, auth: 'user', consentFree: true },
+  { path: '/upload', title: 'Upload a file', render: renderUpload, auth: 'user' },
   { path: '/browse', title: 'Browse articles', render: placeholder('Browse articles', 'The article archive opens here soon.') },
   { path: '/issues', title: 'Issues', render: placeholder('Issues', 'Published issues will be listed here.') },
   { path: '/about', title: 'About', render: placeholder('About the journal', 'Aims, scope and editorial policies will appear here.') },
@@ -1951,6 +1969,7 @@ async function render() {
   try {
     if (!route) view = renderNotFound();
     else if (route.roles && !route.roles.some(hasRole)) view = renderForbidden();
+    else if (state.consentRequired && route.auth === 'user' && !route.consentFree) view = renderConsentWait();
     else view = await route.render(ctx);
   } catch (err) {
     if (!(err instanceof ApiError)) console.error(err);
