@@ -244,8 +244,40 @@ enum ej_status ej_mail_render(const char *tmpl, const char *const *vars, bool fo
         return EJ_OK;
 }
 
-/* Checks a template text: every "{{" opens a well-formed placeholder. */
-static enum ej_status mail_check_template(const char *t, const char *field, struct ej_err *err)
+/* True when text `t` holds the placeholder `name`. */
+static bool mail_uses(const char *t, struct ej_str name)
+{
+        const char *p = t;
+
+        while ((p = strstr(p, "{{")) != NULL) {
+                struct ej_str n;
+                size_t len;
+
+                if (!mail_placeholder(p, &n, &len)) {
+                        p += 2;
+                        continue;
+                }
+                if (ej_str_eq(n, name))
+                        return true;
+                p += len;
+        }
+        return false;
+}
+
+/* The default of template `key`, or NULL for a template of the service's own. */
+static const struct mail_default *mail_default_of(const char *key)
+{
+        for (size_t i = 0; i < sizeof(mail_defaults) / sizeof(mail_defaults[0]); i++)
+                if (strcmp(mail_defaults[i].key, key) == 0)
+                        return &mail_defaults[i];
+        return NULL;
+}
+
+/* Checks a template text: every "{{" opens a well-formed placeholder and, for a default
+ * template, one its default uses (the values its senders give), so that an edit cannot make
+ * every later mail of that kind fail to render. */
+static enum ej_status mail_check_template(const char *t, const char *field,
+                                          const struct mail_default *def, struct ej_err *err)
 {
         const char *p = t;
 
@@ -258,6 +290,11 @@ static enum ej_status mail_check_template(const char *t, const char *field, stru
                                           "%s: malformed placeholder near \"%.20s\" (use "
                                           "{{name}} with a-z, 0-9, _)",
                                           field, p);
+                if (def != NULL && !ej_str_eq_c(name, "site_name") &&
+                    !mail_uses(def->subject, name) && !mail_uses(def->body, name))
+                        return ej_err_set(err, EJ_ERR_INVALID, field,
+                                          "%s: {{%.*s}} is not available in the %s template", field,
+                                          (int)name.n, name.p, def->key);
                 p += len;
         }
         return EJ_OK;
@@ -418,9 +455,9 @@ enum ej_status ej_mail_template_update(struct ej_db *db, const char *key, const 
         if (strlen(body_text) > EJ_MAIL_BODY_MAX)
                 return ej_err_set(err, EJ_ERR_INVALID, "body_text",
                                   "body_text is longer than %d bytes", EJ_MAIL_BODY_MAX);
-        st = mail_check_template(subject, "subject", err);
+        st = mail_check_template(subject, "subject", mail_default_of(key), err);
         if (st == EJ_OK)
-                st = mail_check_template(body_text, "body_text", err);
+                st = mail_check_template(body_text, "body_text", mail_default_of(key), err);
         if (st != EJ_OK)
                 return st;
         st = ej_db_exec(db, sql_template_update, 4, params, &res, err);

@@ -85,7 +85,8 @@ enum ej_status ej_mail_template_list(struct ej_db *db, struct ej_arena *a,
 
 /* Replaces the subject and body of the existing template `key`, recording `updated_by`.
  * Checks them first: non-empty, within EJ_MAIL_SUBJECT_MAX / EJ_MAIL_BODY_MAX, no CR/LF in the
- * subject, every placeholder well-formed (field "subject" or "body_text" on EJ_ERR_INVALID).
+ * subject, every placeholder well-formed and, for the default templates, one that template's
+ * default uses (field "subject" or "body_text" on EJ_ERR_INVALID).
  * EJ_ERR_NOT_FOUND when there is no such template. */
 enum ej_status ej_mail_template_update(struct ej_db *db, const char *key, const char *subject,
                                        const char *body_text, const char *updated_by,

@@ -81,9 +81,15 @@ static void test_render(void)
         CHECK(strcmp(err.field, "name") == 0);
         ej_buf_free(&b);
 
-        CHECK(mail_check_template("ok {{a_1}} {{ b }}", "subject", &err) == EJ_OK);
-        CHECK(mail_check_template("bad {{a b}}", "subject", &err) == EJ_ERR_INVALID);
+        CHECK(mail_check_template("ok {{a_1}} {{ b }}", "subject", NULL, &err) == EJ_OK);
+        CHECK(mail_check_template("bad {{a b}}", "subject", NULL, &err) == EJ_ERR_INVALID);
         CHECK(strcmp(err.field, "subject") == 0);
+        /* A default template takes only the placeholders its senders fill in. */
+        CHECK(mail_check_template("{{inviter}} {{role}} {{site_name}}", "body_text",
+                                  mail_default_of("invitation"), &err) == EJ_OK);
+        CHECK(mail_check_template("{{inviter}}", "body_text", mail_default_of("password_reset"),
+                                  &err) == EJ_ERR_INVALID);
+        CHECK(strstr(err.msg, "{{inviter}}") != NULL);
 
         CHECK(mail_addr_ok("ada@example.org"));
         CHECK(!mail_addr_ok("ada@"));
@@ -239,6 +245,8 @@ static void test_templates(struct ej_db *db)
               EJ_ERR_INVALID);
         CHECK(strcmp(err.field, "body_text") == 0);
         CHECK(ej_mail_template_update(db, "welcome", "ok", "", "a", &err) == EJ_ERR_INVALID);
+        CHECK(ej_mail_template_update(db, "welcome", "ok", "Hi {{expires}}", "a", &err) ==
+              EJ_ERR_INVALID);
         ej_arena_destroy(a);
 }
 
