@@ -1151,10 +1151,7 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                         if (*p >= 'A' && *p <= 'Z')
                                 *p = (char)(*p - 'A' + 'a');
                 params[np++] = like_pattern(a, lowered);
-                ej_buf_appendf(&where,
-                               " AND (lower(u.name) LIKE $%d OR u.email_normalized LIKE $%d"
-                               " OR lower(u.affiliation) LIKE $%d)",
-                               np, np, np);
+                ej_buf_appendf(&where, " AND u.search_text LIKE $%d", np);
         }
         if (q->role[0]) {
                 params[np++] = q->role;
@@ -1501,8 +1498,12 @@ enum ej_status store_bench_seed(struct ej_db *db, long count, const char *passwo
         if (st != EJ_OK)
                 return fail(db, st);
         st = commit(db, err);
+        /* Fresh statistics and visibility maps, so the first pages are planned and read as
+         * they will be in steady state. */
         if (st == EJ_OK)
-                st = ej_db_exec_simple(db, "ANALYZE users; ANALYZE user_roles", err);
+                st = ej_db_exec_simple(db, "VACUUM ANALYZE users", err);
+        if (st == EJ_OK)
+                st = ej_db_exec_simple(db, "VACUUM ANALYZE user_roles", err);
         return st;
 }
 
