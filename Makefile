@@ -13,7 +13,7 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd libnats libprotobuf-c libpq libsodium jansson libcurl libqpdf libzip libcmark
+PKGS := libmicrohttpd libnats libprotobuf-c libpq libsodium jansson libcurl libqpdf libzip libcmark libmagic
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -fno-common
 HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
@@ -135,7 +135,7 @@ $(BUILD)/fuzz/fuzz_pbjson: $(FUZZ_PBJSON_SRC) $(PBJSON_TEST_PB)
 # http://127.0.0.1:8080, and stays in the foreground with all logs. Ctrl-C stops everything.
 run: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) deploy/local/stack.sh run
+	@BUILD=$(BUILD) EJ_DEMO=$${EJ_DEMO:-true} deploy/local/stack.sh run
 
 # Stops a stack left running by `make run`.
 stop:

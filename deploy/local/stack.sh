@@ -459,12 +459,36 @@ EJ_SMTP_URL=$EJ_SMTP_URL
 EOF
 }
 
-# Demo content for `make run`. The journal itself is EJ_SITE_NAME for now.
-# DEMO SEEDING GOES HERE: demo accounts (author, editor, reviewer) arrive with the identity
-# issue; create them through the public API (curl to the gateway) so that seeding exercises the
-# same paths as a person would, and make it idempotent (a 409 for an existing account is fine).
+# Demo content for `make run` (EJ_DEMO=true; production never sets it). The journal itself is
+# EJ_SITE_NAME for now. One verified account per role (admin, editor, reviewer, author
+# @demo.easyjournal.org) through the operator command `ej-users create-user --update`, so a
+# restart brings them back as they were. Their passwords are made up at the first seeding and
+# kept in $EJ_VAR/demo-credentials.txt (0600) so each start prints the same ones; they are
+# printed in this terminal only, never on a page the gateway serves.
 seed_demo() {
-        :
+        [[ ${EJ_DEMO:-false} == true ]] || return 0
+        local file=$EJ_VAR/demo-credentials.txt role email pass out rows=()
+        conn_env
+        (umask 077 && touch "$file")
+        chmod 600 "$file"
+        for role in admin editor reviewer author; do
+                email=$role@demo.easyjournal.org
+                pass=$(awk -v e="$email" '$1 == e { print $2 }' "$file")
+                if [[ -z $pass ]]; then
+                        pass=$(head -c 15 /dev/urandom | base64 | tr '+/' 'xy')
+                        echo "$email $pass" >>"$file"
+                fi
+                if ! out=$(printf '%s\n' "$pass" | EJ_DB_URL="$EJ_DB_URL" EJ_LOG_LEVEL=error \
+                        "$BIN/ej-users" create-user --email "$email" --name "Demo ${role^}" \
+                        --roles "$role" --password-stdin --update 2>&1); then
+                        say "demo: could not seed $email: $out"
+                        continue
+                fi
+                rows+=("$(printf '  %-9s %-30s %s' "$role" "$email" "$pass")")
+        done
+        ((${#rows[@]})) || return 0
+        echo "Demo accounts (demo mode: shown in this terminal only; kept in $file):"
+        printf '%s\n' "${rows[@]}"
 }
 
 cmd_infra() {

@@ -1862,13 +1862,19 @@ enum ej_status users_cli_create_user(struct users_ctx *ctx, struct ej_db *db, co
                         st = store_role_grant(db, user->id, role_list[i], NULL, NULL, err);
                 if (st == EJ_OK && password) {
                         char hash[crypto_pwhash_STRBYTES];
+                        char *current = NULL;
 
-                        st = password_hash(ctx, password, hash, err);
-                        if (st == EJ_OK)
-                                st = store_password_set(db, user->id, hash, NULL, &act, err);
+                        /* The same password again (a demo restart) keeps the sessions. */
+                        st = store_user_password_hash(db, a, user->id, &current, err);
+                        if (st == EJ_OK && !password_verify(ctx, current, password)) {
+                                st = password_hash(ctx, password, hash, err);
+                                if (st == EJ_OK)
+                                        st =
+                                            store_password_set(db, user->id, hash, NULL, &act, err);
+                                sodium_memzero(hash, sizeof(hash));
+                        }
                         if (st == EJ_OK)
                                 st = store_user_mark_verified(db, user->id, err);
-                        sodium_memzero(hash, sizeof(hash));
                 }
                 if (st == EJ_OK && user->deactivated)
                         st = store_user_set_active(db, user->id, true, NULL, err);
