@@ -1,0 +1,597 @@
+/*
+ * upload.c: uploads in progress on this replica.
+ *
+ * Each upload has a temp file under this replica's temp directory, a running SHA-256, the first
+ * bytes for libmagic, and an async subscription of its own on its chunk subject
+ * ("ej.upload.<replica>.<upload id>", outside ej.files.> so no queue worker sees it). nats.c
+ * delivers one subscription's messages in order on one thread, so the frames of one upload never
+ * run concurrently and its state needs no lock while a frame is handled; the registry lock only
+ * guards membership and the finished/busy/last-activity fields that the sweeper reads.
+ *
+ * Life of an upload: started by files_upload_start (begin), finished exactly once (commit,
+ * abort frame, error, idle expiry or shutdown): the temp file is closed and removed (or
+ * consumed by storage) and the subscription is unsubscribed; nats.c then calls on_complete
+ * after the last callback has returned, which unlinks the upload from the registry and frees
+ * it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "files.h"
+#include "ids.h"
+#include "log.h"
+
+struct upload {
+        struct files_ctx *ctx;
+        char id[EJ_UUID_LEN];
+        char subject[128];
+        char user_id[EJ_GRANT_FIELD_MAX + 1];
+        const struct files_kind *kind;
+        char name[4 * FILES_NAME_MAX + 1];
+        char tmp_path[PATH_MAX];
+        int fd;
+        crypto_hash_sha256_state sha;
+        uint64_t next_seq;
+        int64_t received;
+        unsigned char *sniff;
+        size_t sniff_n;
+        bool sniffed; /* the first bytes were checked against the kind */
+        natsSubscription *sub;
+        struct ej_arena *arena;
+        /* guarded by the registry lock */
+        bool finished;
+        bool busy;
+        long long last_ms;
+        struct upload *next;
+};
+
+struct files_uploads {
+        pthread_mutex_t mu;
+        pthread_cond_t gone; /* signalled when an upload leaves the registry */
+        struct upload *head;
+        size_t n;
+};
+
+struct files_uploads *files_uploads_create(void)
+{
+        struct files_uploads *r = xcalloc(1, sizeof(*r));
+
+        pthread_mutex_init(&r->mu, NULL);
+        pthread_cond_init(&r->gone, NULL);
+        return r;
+}
+
+size_t files_uploads_count(struct files_ctx *ctx)
+{
+        size_t n;
+
+        pthread_mutex_lock(&ctx->uploads->mu);
+        n = ctx->uploads->n;
+        pthread_mutex_unlock(&ctx->uploads->mu);
+        return n;
+}
+
+/* Releases the upload's file and subscription; the caller has set u->finished under the lock.
+ * Safe from the upload's own callback and from other threads. */
+static void release(struct upload *u)
+{
+        if (u->fd >= 0) {
+                close(u->fd);
+                u->fd = -1;
+        }
+        if (u->tmp_path[0])
+                unlink(u->tmp_path);
+        natsSubscription_Unsubscribe(u->sub);
+}
+
+/* Marks `u` finished (once) and releases it. */
+static void finish(struct upload *u)
+{
+        struct files_uploads *r = u->ctx->uploads;
+        bool first;
+
+        pthread_mutex_lock(&r->mu);
+        first = !u->finished;
+        u->finished = true;
+        pthread_mutex_unlock(&r->mu);
+        if (first)
+                release(u);
+}
+
+static void on_complete(void *closure)
+{
+        struct upload *u = closure;
+        struct files_uploads *r = u->ctx->uploads;
+
+        pthread_mutex_lock(&r->mu);
+        for (struct upload **pp = &r->head; *pp; pp = &(*pp)->next) {
+                if (*pp == u) {
+                        *pp = u->next;
+                        r->n--;
+                        break;
+                }
+        }
+        pthread_cond_broadcast(&r->gone);
+        pthread_mutex_unlock(&r->mu);
+        natsSubscription_Destroy(u->sub);
+        ej_arena_destroy(u->arena);
+        free(u->sniff);
+        free(u);
+}
+
+/* Decides the type from the first bytes (and, for a zip at commit, from its entries). */
+static enum ej_status check_type(struct upload *u, bool final, char *type, size_t type_size,
+                                 struct ej_err *err)
+{
+        const struct files_kind *k = u->kind;
+        enum ej_status st;
+
+        files_sniff(u->ctx, u->sniff, u->sniff_n, type, type_size);
+        if (!files_kind_allows(k, type))
+                return ej_err_set(err, EJ_ERR_UNSUPPORTED, "file",
+                                  "files of type %s are not accepted as %s", type, k->name);
+        u->sniffed = true;
+        if (!final || !files_type_is_zip(type))
+                return EJ_OK;
+        st = files_zip_type(u->tmp_path, type, type_size, err);
+        if (st != EJ_OK)
+                return st;
+        for (size_t i = 0; k->types[i]; i++)
+                if (strcmp(k->types[i], type) == 0)
+                        return EJ_OK;
+        return ej_err_set(err, EJ_ERR_UNSUPPORTED, "file",
+                          "files of type %s are not accepted as %s", type, k->name);
+}
+
+static enum ej_status write_all(int fd, const uint8_t *p, size_t n, struct ej_err *err)
+{
+        while (n > 0) {
+                ssize_t w = write(fd, p, n);
+
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        return ej_err_set(err, EJ_ERR_INTERNAL, NULL, "cannot write the upload: %s",
+                                          strerror(errno));
+                p += w;
+                n -= (size_t)w;
+        }
+        return EJ_OK;
+}
+
+static enum ej_status on_chunk(struct upload *u, const Ej__Files__UploadChunk *c,
+                               Ej__Files__UploadChunkAck *ack, struct ej_err *err)
+{
+        size_t len = c->data.len;
+        enum ej_status st;
+
+        if (c->seq != u->next_seq)
+                return ej_err_set(err, EJ_ERR_INVALID, "seq",
+                                  "chunk %" PRIu64 " out of order (expected %" PRIu64 ")", c->seq,
+                                  u->next_seq);
+        if (len == 0 || len > FILES_CHUNK_SIZE)
+                return ej_err_set(err, EJ_ERR_INVALID, "data", "a chunk holds 1 to %d bytes",
+                                  FILES_CHUNK_SIZE);
+        if (u->received + (int64_t)len > u->kind->max_size)
+                return ej_err_set(err, EJ_ERR_TOO_LARGE, "file",
+                                  "the file is over the limit of %" PRId64 " bytes for %s",
+                                  u->kind->max_size, u->kind->name);
+        st = write_all(u->fd, c->data.data, len, err);
+        if (st != EJ_OK)
+                return st;
+        crypto_hash_sha256_update(&u->sha, c->data.data, len);
+        if (u->sniff_n < FILES_SNIFF_BYTES) {
+                size_t take =
+                    FILES_SNIFF_BYTES - u->sniff_n < len ? FILES_SNIFF_BYTES - u->sniff_n : len;
+
+                if (u->sniff == NULL)
+                        u->sniff = xmalloc(FILES_SNIFF_BYTES);
+                memcpy(u->sniff + u->sniff_n, c->data.data, take);
+                u->sniff_n += take;
+        }
+        u->received += (int64_t)len;
+        u->next_seq++;
+        /* The type is known from the first chunk: a wrong one is refused before the rest comes. */
+        if (!u->sniffed) {
+                char type[160];
+
+                st = check_type(u, false, type, sizeof(type), err);
+                if (st != EJ_OK)
+                        return st;
+        }
+        ack->seq = c->seq;
+        ack->received = u->received;
+        return EJ_OK;
+}
+
+static enum ej_status on_commit(struct upload *u, const Ej__Files__UploadCommit *c,
+                                Ej__Files__FileInfo **info, struct ej_err *err)
+{
+        struct files_ctx *ctx = u->ctx;
+        struct files_row row;
+        unsigned char digest[crypto_hash_sha256_BYTES];
+        char sha[65];
+        char type[160];
+        char file_id[EJ_UUID_LEN];
+        struct ej_db *db = NULL;
+        bool stored = false;
+        enum ej_status st;
+
+        if (c->total_chunks != u->next_seq || c->total_size != u->received)
+                return ej_err_set(err, EJ_ERR_INVALID, "total_size",
+                                  "the commit says %" PRIu64 " chunks and %" PRId64
+                                  " bytes, %" PRIu64 " and %" PRId64 " arrived",
+                                  c->total_chunks, c->total_size, u->next_seq, u->received);
+        st = check_type(u, true, type, sizeof(type), err);
+        if (st != EJ_OK)
+                return st;
+        crypto_hash_sha256_final(&u->sha, digest);
+        sodium_bin2hex(sha, sizeof(sha), digest, sizeof(digest));
+        if (close(u->fd) != 0) {
+                u->fd = -1;
+                return ej_err_set(err, EJ_ERR_INTERNAL, NULL, "cannot close the upload: %s",
+                                  strerror(errno));
+        }
+        u->fd = -1;
+        st = storage_put_file(ctx->storage, sha, u->tmp_path, u->received, &stored, err);
+        if (st != EJ_OK)
+                return st;
+        u->tmp_path[0] = '\0'; /* consumed by storage */
+        ej_uuid(file_id);
+        memset(&row, 0, sizeof(row));
+        row.id = file_id;
+        row.sha256 = sha;
+        row.size = u->received;
+        row.content_type = type;
+        row.name = u->name;
+        row.kind = u->kind->name;
+        row.owner_id = u->user_id;
+        row.resource = "";
+        row.purpose = "";
+        st = files_db_take(ctx, &db, err);
+        if (st == EJ_OK)
+                st = store_file_insert(db, &row, err);
+        files_db_put(ctx, db);
+        if (st != EJ_OK)
+                return st;
+        *info = files_info_from_row(u->arena, &row);
+        ej_info(NULL, "upload %s committed as file %s (%" PRId64 " bytes, %s%s)", u->id, file_id,
+                u->received, type, stored ? "" : ", content already stored");
+        return EJ_OK;
+}
+
+/* Handles one frame on the upload's chunk subject (in order, on the subscription's thread). */
+static void on_frame(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+        struct upload *u = closure;
+        struct files_uploads *r = u->ctx->uploads;
+        Ej__Files__UploadFrame *frame = NULL;
+        Ej__Files__UploadChunkAck ack = EJ__FILES__UPLOAD_CHUNK_ACK__INIT;
+        Ej__Common__Empty empty = EJ__COMMON__EMPTY__INIT;
+        Ej__Files__FileInfo *info = NULL;
+        const ProtobufCMessage *resp = NULL;
+        ProtobufCAllocator alloc;
+        struct ej_err err;
+        enum ej_status st = EJ_OK;
+        bool done = false;
+
+        (void)nc;
+        (void)sub;
+        ej_err_clear(&err);
+        pthread_mutex_lock(&r->mu);
+        if (u->finished) {
+                pthread_mutex_unlock(&r->mu);
+                ej_err_set(&err, EJ_ERR_NOT_FOUND, NULL, "the upload is over");
+                ej_bus_respond(u->ctx->bus, msg, EJ_ERR_NOT_FOUND, &err, NULL);
+                natsMsg_Destroy(msg);
+                return;
+        }
+        u->busy = true;
+        pthread_mutex_unlock(&r->mu);
+
+        ej_arena_reset(u->arena);
+        alloc = ej_arena_pb_allocator(u->arena);
+        frame = (Ej__Files__UploadFrame *)protobuf_c_message_unpack(
+            &ej__files__upload_frame__descriptor, &alloc, (size_t)natsMsg_GetDataLength(msg),
+            (const uint8_t *)natsMsg_GetData(msg));
+        if (frame == NULL) {
+                st = ej_err_set(&err, EJ_ERR_INVALID, NULL, "not an UploadFrame");
+        } else if (frame->frame_case == EJ__FILES__UPLOAD_FRAME__FRAME_CHUNK) {
+                st = on_chunk(u, frame->chunk, &ack, &err);
+                resp = &ack.base;
+        } else if (frame->frame_case == EJ__FILES__UPLOAD_FRAME__FRAME_COMMIT) {
+                st = on_commit(u, frame->commit, &info, &err);
+                resp = info ? &info->base : NULL;
+                done = true;
+        } else if (frame->frame_case == EJ__FILES__UPLOAD_FRAME__FRAME_ABORT) {
+                ej_info(NULL, "upload %s aborted by the client: %s", u->id,
+                        frame->abort->reason ? frame->abort->reason : "");
+                resp = &empty.base;
+                done = true;
+        } else {
+                st = ej_err_set(&err, EJ_ERR_INVALID, NULL, "an empty UploadFrame");
+        }
+        /* Any failure ends the upload: nothing of it stays. */
+        if (st != EJ_OK || done)
+                finish(u);
+        if (st != EJ_OK && frame != NULL &&
+            frame->frame_case != EJ__FILES__UPLOAD_FRAME__FRAME_ABORT)
+                ej_info(NULL, "upload %s ended: %s %s", u->id, ej_status_name(st), err.msg);
+        ej_bus_respond(u->ctx->bus, msg, st, &err, st == EJ_OK ? resp : NULL);
+        natsMsg_Destroy(msg);
+        pthread_mutex_lock(&r->mu);
+        u->busy = false;
+        u->last_ms = ej_mono_ms();
+        pthread_mutex_unlock(&r->mu);
+}
+
+enum ej_status files_upload_start(struct files_ctx *ctx, struct ej_arena *a, const char *user_id,
+                                  const struct files_kind *kind, const char *name,
+                                  int64_t declared_size, Ej__Files__UploadBeginReply *reply,
+                                  struct ej_err *err)
+{
+        struct files_uploads *r = ctx->uploads;
+        struct upload *u = xcalloc(1, sizeof(*u));
+        natsStatus s;
+
+        (void)declared_size;
+        u->ctx = ctx;
+        u->fd = -1;
+        u->kind = kind;
+        ej_uuid(u->id);
+        snprintf(u->user_id, sizeof(u->user_id), "%s", user_id);
+        snprintf(u->name, sizeof(u->name), "%s", name);
+        snprintf(u->subject, sizeof(u->subject), "ej.upload.%s.%s", ctx->cfg.replica, u->id);
+        if (snprintf(u->tmp_path, sizeof(u->tmp_path), "%s/%s.part", ctx->cfg.tmp_dir, u->id) >=
+            (int)sizeof(u->tmp_path)) {
+                free(u);
+                return ej_err_set(err, EJ_ERR_INTERNAL, NULL, "temp path too long");
+        }
+        u->fd = open(u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (u->fd < 0) {
+                ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot create a temp file: %s",
+                           strerror(errno));
+                free(u);
+                return EJ_ERR_UNAVAILABLE;
+        }
+        crypto_hash_sha256_init(&u->sha);
+        u->arena = ej_arena_create(FILES_CHUNK_SIZE + 16384);
+        u->last_ms = ej_mono_ms();
+
+        pthread_mutex_lock(&r->mu);
+        u->next = r->head;
+        r->head = u;
+        r->n++;
+        pthread_mutex_unlock(&r->mu);
+
+        s = natsConnection_Subscribe(&u->sub, ej_bus_conn(ctx->bus), u->subject, on_frame, u);
+        if (s == NATS_OK)
+                s = natsSubscription_SetOnCompleteCB(u->sub, on_complete, u);
+        /* The gateway sends the first chunk as soon as it has our reply (on another connection):
+         * the server must know the subscription before that. */
+        if (s == NATS_OK)
+                s = natsConnection_FlushTimeout(ej_bus_conn(ctx->bus), 5000);
+        if (s != NATS_OK) {
+                ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot subscribe to %s: %s", u->subject,
+                           natsStatus_GetText(s));
+                if (u->sub != NULL) {
+                        finish(u); /* on_complete frees it */
+                } else {
+                        pthread_mutex_lock(&r->mu);
+                        for (struct upload **pp = &r->head; *pp; pp = &(*pp)->next)
+                                if (*pp == u) {
+                                        *pp = u->next;
+                                        break;
+                                }
+                        r->n--;
+                        pthread_mutex_unlock(&r->mu);
+                        close(u->fd);
+                        unlink(u->tmp_path);
+                        ej_arena_destroy(u->arena);
+                        free(u);
+                }
+                return EJ_ERR_UNAVAILABLE;
+        }
+        reply->upload_id = ej_arena_strdup(a, u->id);
+        reply->chunk_subject = ej_arena_strdup(a, u->subject);
+        reply->chunk_size = FILES_CHUNK_SIZE;
+        reply->window = FILES_WINDOW;
+        reply->max_size = kind->max_size;
+        reply->idle_timeout_ms = ctx->cfg.idle_timeout_ms;
+        return EJ_OK;
+}
+
+/* Finishes the uploads for which `pick` is true; returns how many. */
+static size_t finish_where(struct files_ctx *ctx, bool all)
+{
+        struct files_uploads *r = ctx->uploads;
+        struct upload *picked[64];
+        size_t n = 0;
+        size_t total = 0;
+        long long now = ej_mono_ms();
+
+        do {
+                n = 0;
+                pthread_mutex_lock(&r->mu);
+                for (struct upload *u = r->head; u && n < 64; u = u->next) {
+                        if (u->finished || u->busy)
+                                continue;
+                        if (!all && now - u->last_ms < ctx->cfg.idle_timeout_ms)
+                                continue;
+                        u->finished = true;
+                        picked[n++] = u;
+                }
+                pthread_mutex_unlock(&r->mu);
+                for (size_t i = 0; i < n; i++) {
+                        ej_info(NULL, "upload %s aborted: %s", picked[i]->id,
+                                all ? "the service is stopping" : "idle");
+                        release(picked[i]);
+                }
+                total += n;
+        } while (n == 64);
+        return total;
+}
+
+void files_uploads_expire(struct files_ctx *ctx)
+{
+        (void)finish_where(ctx, false);
+}
+
+void files_uploads_destroy(struct files_ctx *ctx)
+{
+        struct files_uploads *r = ctx->uploads;
+        long long deadline = ej_mono_ms() + 5000;
+
+        if (r == NULL)
+                return;
+        /* Busy uploads finish their frame first; then every one is ended. */
+        for (;;) {
+                struct timespec ts;
+
+                finish_where(ctx, true);
+                pthread_mutex_lock(&r->mu);
+                if (r->n == 0 || ej_mono_ms() > deadline) {
+                        pthread_mutex_unlock(&r->mu);
+                        break;
+                }
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 50 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&r->gone, &r->mu, &ts);
+                pthread_mutex_unlock(&r->mu);
+        }
+        pthread_mutex_lock(&r->mu);
+        if (r->n != 0) {
+                size_t left = r->n;
+
+                /* Callbacks still running: leave the registry to them rather than free it. */
+                pthread_mutex_unlock(&r->mu);
+                ej_warn(NULL, "%zu uploads did not finish in time", left);
+                ctx->uploads = NULL;
+                return;
+        }
+        pthread_mutex_unlock(&r->mu);
+        pthread_cond_destroy(&r->gone);
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        ctx->uploads = NULL;
+}
+
+/* Removes the files in `dir` and `dir` itself (one level: upload temp files). */
+static void remove_dir(const char *dir)
+{
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        char path[PATH_MAX];
+
+        if (d == NULL)
+                return;
+        while ((e = readdir(d)) != NULL) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path))
+                        unlink(path);
+        }
+        closedir(d);
+        rmdir(dir);
+}
+
+enum ej_status files_tmp_prepare(struct files_config *cfg, struct ej_err *err)
+{
+        char root[600];
+        char path[PATH_MAX];
+        DIR *d;
+        struct dirent *e;
+        int fd;
+
+        snprintf(root, sizeof(root), "%s/tmp", cfg->dir);
+        if ((mkdir(cfg->dir, 0750) != 0 && errno != EEXIST) ||
+            (mkdir(root, 0750) != 0 && errno != EEXIST))
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot create %s: %s", root,
+                                  strerror(errno));
+        d = opendir(root);
+        if (d == NULL)
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot read %s: %s", root,
+                                  strerror(errno));
+        while ((e = readdir(d)) != NULL) {
+                size_t n = strlen(e->d_name);
+                struct stat sb;
+
+                if (snprintf(path, sizeof(path), "%s/%s", root, e->d_name) >= (int)sizeof(path))
+                        continue;
+                if (n > 5 && strcmp(e->d_name + n - 5, ".lock") == 0) {
+                        /* A replica's lock that nobody holds: that replica is gone. */
+                        fd = open(path, O_RDWR | O_CLOEXEC);
+                        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                                char dir[PATH_MAX];
+
+                                snprintf(dir, sizeof(dir), "%s/%.*s", root, (int)(n - 5),
+                                         e->d_name);
+                                remove_dir(dir);
+                                unlink(path);
+                        }
+                        if (fd >= 0)
+                                close(fd);
+                } else if (strncmp(e->d_name, "put-", 4) == 0 && stat(path, &sb) == 0 &&
+                           sb.st_mtime < time(NULL) - 3600) {
+                        unlink(path);
+                }
+        }
+        closedir(d);
+        snprintf(path, sizeof(path), "%s/%s.lock", root, cfg->replica);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+                if (fd >= 0)
+                        close(fd);
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL,
+                                  "cannot lock %s (another replica with the same id?)", path);
+        }
+        /* The descriptor stays open (and the lock held) until the process exits. */
+        if (snprintf(cfg->tmp_dir, sizeof(cfg->tmp_dir), "%s/%s", root, cfg->replica) >=
+            (int)sizeof(cfg->tmp_dir))
+                return ej_err_set(err, EJ_ERR_INVALID, NULL, "EJ_FILES_DIR is too long");
+        if (mkdir(cfg->tmp_dir, 0700) != 0 && errno != EEXIST)
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot create %s: %s",
+                                  cfg->tmp_dir, strerror(errno));
+        return EJ_OK;
+}
+
+enum ej_status files_db_take(struct files_ctx *ctx, struct ej_db **db, struct ej_err *err)
+{
+        *db = NULL;
+        pthread_mutex_lock(&ctx->db_mu);
+        if (ctx->n_db_pool > 0)
+                *db = ctx->db_pool[--ctx->n_db_pool];
+        pthread_mutex_unlock(&ctx->db_mu);
+        if (*db != NULL)
+                return EJ_OK;
+        return ej_db_connect(db, ctx->cfg.db_url, "files", 2000, err);
+}
+
+void files_db_put(struct files_ctx *ctx, struct ej_db *db)
+{
+        if (db == NULL)
+                return;
+        pthread_mutex_lock(&ctx->db_mu);
+        if (ctx->n_db_pool < (int)(sizeof(ctx->db_pool) / sizeof(ctx->db_pool[0]))) {
+                ctx->db_pool[ctx->n_db_pool++] = db;
+                db = NULL;
+        }
+        pthread_mutex_unlock(&ctx->db_mu);
+        ej_db_destroy(db);
+}
