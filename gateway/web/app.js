@@ -420,9 +420,10 @@ function normaliseField(name) {
  *   type: text, email, password, url, date, textarea, select, checkbox.
  *   onSubmit(values) may throw an ApiError: its message is shown next to the field it names
  *   (aria-invalid + aria-describedby) or, without a known field, in the form's alert region.
- *   A string it returns is shown in the form's status region (role=status).
+ *   A string it returns is shown in the form's status region (role=status). `secondary` is a
+ *   node placed after the submit button; `submitClass` replaces btn-primary (e.g. btn-danger).
  */
-function formView({ id, fields, submitLabel, busyLabel, onSubmit, extra, className, secondary }) {
+function formView({ id, fields, submitLabel, busyLabel, onSubmit, extra, className, secondary, submitClass }) {
   const alert = h('div', { class: 'form-alert', role: 'alert', id: id + '-alert' });
   const status = h('div', { class: 'form-status', role: 'status', id: id + '-status' });
   const inputs = new Map();
@@ -479,7 +480,7 @@ function formView({ id, fields, submitLabel, busyLabel, onSubmit, extra, classNa
       error);
   });
 
-  const button = h('button', { type: 'submit', class: 'btn btn-primary' }, submitLabel);
+  const button = h('button', { type: 'submit', class: 'btn ' + (submitClass || 'btn-primary') }, submitLabel);
   const form = h('form', { id, class: 'form' + (className ? ' ' + className : ''), novalidate: true },
     alert, status, rows, extra || null, h('div', { class: 'form-actions' }, button, secondary || null));
 
@@ -599,9 +600,10 @@ function formView({ id, fields, submitLabel, busyLabel, onSubmit, extra, classNa
   return form;
 }
 
-/* A message box in a page: role=alert for errors, role=status for the rest. */
-function messageBox(kind, text, extra) {
-  return h('div', { class: 'message message-' + kind, role: kind === 'error' ? 'alert' : 'status' },
+/* A message box in a page: role=alert for errors, role=status for the rest; `quiet` leaves the
+ * role out, for a box placed inside a region that already is a live region. */
+function messageBox(kind, text, extra, quiet) {
+  return h('div', { class: 'message message-' + kind, role: quiet ? false : kind === 'error' ? 'alert' : 'status' },
     h('p', null, text), extra || null);
 }
 
@@ -1105,7 +1107,7 @@ async function renderMe() {
   const say = (kind, text) => {
     dataStatus.replaceChildren();
     dataAlert.replaceChildren();
-    (kind === 'error' ? dataAlert : dataStatus).append(messageBox(kind === 'error' ? 'error' : 'success', text));
+    (kind === 'error' ? dataAlert : dataStatus).append(messageBox(kind === 'error' ? 'error' : 'success', text, null, true));
   };
 
   const exportButton = h('button', { type: 'button', class: 'btn btn-secondary', id: 'export-data' }, 'Download my data');
@@ -1222,6 +1224,7 @@ function erasureDialog(user, say) {
     submitLabel: 'Send confirmation e-mail',
     busyLabel: 'Sending…',
     className: 'form-plain',
+    submitClass: 'btn-danger',
     fields: user.hasPassword === false ? [] : [
       { name: 'password', label: 'Current password', type: 'password', autocomplete: 'current-password' },
     ],
@@ -1485,7 +1488,7 @@ async function renderAdminUser(ctx) {
   const say = (kind, text) => {
     status.replaceChildren();
     alert.replaceChildren();
-    (kind === 'error' ? alert : status).append(messageBox(kind, text));
+    (kind === 'error' ? alert : status).append(messageBox(kind, text, null, true));
   };
   const reload = (msg) => {
     state.flash = { text: msg, kind: 'success' };
@@ -1608,7 +1611,7 @@ function renderAdminActivity(ctx) {
   const kind = h('select', { id: 'activity-kind', name: 'kind' }, h('option', { value: '' }, 'Any kind'),
     ACTIVITY_KINDS.map((k) => h('option', { value: k }, k.replace(/_/g, ' '))));
   kind.value = ACTIVITY_KINDS.includes(q.get('kind')) ? q.get('kind') : '';
-  const user = h('input', { id: 'activity-user', name: 'user', type: 'text', autocomplete: 'off', maxlength: 64, placeholder: 'User id', 'aria-describedby': 'activity-user-hint' });
+  const user = h('input', { id: 'activity-user', name: 'user', type: 'text', autocomplete: 'off', maxlength: 64, spellcheck: 'false' });
   user.value = q.get('user') || '';
   const from = h('input', { id: 'activity-from', name: 'from', type: 'date' });
   from.value = q.get('from') || '';
@@ -1621,7 +1624,7 @@ function renderAdminActivity(ctx) {
       h('caption', { class: 'visually-hidden' }, 'Activity'),
       h('thead', null, h('tr', null, ['When', 'What', 'By', 'About', 'Address', 'Details'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', null, entries.map((e) => h('tr', { 'data-kind': e.kind },
-        h('td', { 'data-label': 'When' }, formatDate(e.atMs, true)),
+        h('td', { 'data-label': 'When', class: 'cell-when' }, formatDate(e.atMs, true)),
         h('td', { 'data-label': 'What' }, h('span', { class: 'badge badge-kind' }, e.kind.replace(/_/g, ' '))),
         h('td', { 'data-label': 'By' }, e.actorId ? h('a', { href: '/admin/users/' + encodeURIComponent(e.actorId) }, e.actorName || e.actorId) : '—'),
         h('td', { 'data-label': 'About' }, e.userId ? h('a', { href: '/admin/users/' + encodeURIComponent(e.userId) }, e.userName || e.userId) : '—'),
@@ -1649,8 +1652,7 @@ function renderAdminActivity(ctx) {
   for (const c of [kind, from, to]) c.addEventListener('change', apply);
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter activity', onsubmit: apply },
     field('activity-kind', 'Kind', kind),
-    h('div', { class: 'field' }, h('label', { for: 'activity-user' }, 'User'), user,
-      h('p', { class: 'field-hint', id: 'activity-user-hint' }, 'Entries by or about this user.')),
+    field('activity-user', 'User id', user),
     field('activity-from', 'From', from), field('activity-to', 'To (inclusive)', to),
     h('div', { class: 'filters-actions' }, h('button', { type: 'submit', class: 'btn btn-primary btn-small' }, 'Filter')));
   list.reload();

@@ -321,3 +321,61 @@ test('a required consent version blocks the app until accepted', { timeout: 1200
     await adm.context.close();
   }
 });
+
+test('an admin creates an account; the invitation link sets the password; activity shows it', { timeout: 120000 }, async () => {
+  const adm = await openPage(browser);
+  const them = await openPage(browser, { viewport: { width: 375, height: 740 } });
+  const email = unique('invited');
+  try {
+    await logInUi(adm.page, stack.url, admin.email, admin.password);
+    await goto(adm.page, stack.url + '/admin/users');
+    await adm.page.click('#new-user');
+    await adm.page.waitForSelector('#new-user-form');
+    await adm.page.fill('#new-user-form-name', 'Invited Reviewer');
+    await adm.page.fill('#new-user-form-email', email);
+    await adm.page.check('#new-user-role-reviewer');
+    await adm.page.click('#new-user-form button[type="submit"]');
+    await adm.page.waitForSelector('#user-title', { timeout: 15000 });
+    assert.match(await adm.page.locator('#flash').innerText(), /invitation was sent/i);
+    assert.equal(await adm.page.isChecked('#role-reviewer'), true);
+
+    // The dev mail page lists the invitation with its link as a real anchor.
+    const mail = await waitForMail(stack, admin.cookie, email, { match: /invit/i });
+    const { link } = mailLink(mail);
+    await adm.page.click('#work-nav a[href="/admin/dev-mail"]');
+    await adm.page.waitForSelector('#devmail-list');
+    const anchor = adm.page.locator(`#devmail-list li:has-text("${email}") a.mail-link`).first();
+    assert.equal(await anchor.getAttribute('href'), link);
+    await shot(adm.page, 'identity-dev-mail');
+
+    // The invited person sets a password on a phone-sized screen, then logs in as a reviewer.
+    await goto(them.page, onStack(stack, link));
+    await them.page.fill('#invitation-form-password', 'an invited passphrase');
+    await them.page.fill('#invitation-form-confirm', 'an invited passphrase');
+    await shot(them.page, 'identity-invitation-375');
+    await them.page.click('#invitation-form button[type="submit"]');
+    await them.page.waitForURL((u) => u.pathname === '/login', { timeout: 15000 });
+    await logInUi(them.page, stack.url, email, 'an invited passphrase');
+    await them.page.waitForSelector('#work-nav a[href="/reviews"]');
+    // Nothing on the page is wider than the screen.
+    assert.equal(await them.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
+
+    // The activity log, filtered by kind, shows the invitation being accepted.
+    await goto(adm.page, stack.url + '/admin/activity');
+    await adm.page.selectOption('#activity-kind', 'invitation_accepted');
+    await adm.page.waitForURL((u) => u.searchParams.get('kind') === 'invitation_accepted');
+    await adm.page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#activity-table tbody tr')];
+      return rows.length > 0 && rows.every((r) => r.dataset.kind === 'invitation_accepted') &&
+        !document.querySelector('.pager-wrap[aria-busy]');
+    }, null, { timeout: 15000 });
+    assert.match(await adm.page.locator('#activity-table').innerText(), /Invited Reviewer/);
+    await shot(adm.page, 'identity-activity');
+
+    assert.deepEqual(adm.problems, []);
+    assert.deepEqual(them.problems, []);
+  } finally {
+    await adm.context.close();
+    await them.context.close();
+  }
+});
