@@ -38,3 +38,8 @@ fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
         (cd tests/browser && npm install --no-audit --no-fund --loglevel=error)
 fi
+
+# The files service's S3 backend is tested against s3rver, an S3-compatible server on loopback.
+if [ ! -d tests/s3/node_modules/s3rver ]; then
+        (cd tests/s3 && npm install --no-audit --no-fund --loglevel=error)
+fi

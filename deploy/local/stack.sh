@@ -412,6 +412,16 @@ start_catcher() {
 }
 # --- end mail ---
 
+# The key every service signs and checks file grants with (EJ_GRANT_KEY, 64 hex digits): made
+# once per stack and kept in $EJ_VAR/grant.key (0600).
+grant_key() {
+        local f=$EJ_VAR/grant.key
+        if [[ ! -s $f ]]; then
+                (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f")
+        fi
+        cat "$f"
+}
+
 # Starts process $1 (a service name or "gateway") with the stack's environment.
 start_app() {
         local name=$1 bin log=$LOGS/$1.log pid i admin_port
@@ -441,6 +451,7 @@ start_app() {
         setsid env EJ_DB_URL="$EJ_DB_URL" EJ_NATS_URL="$EJ_NATS_URL" \
                 EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_ADMIN_ADDR="127.0.0.1:$admin_port" \
                 EJ_SMTP_URL="$EJ_SMTP_URL" EJ_SITE_NAME="$EJ_SITE_NAME" \
+                EJ_GRANT_KEY="${EJ_GRANT_KEY:-$(grant_key)}" EJ_FILES_DIR="${EJ_FILES_DIR:-$EJ_VAR/files}" \
                 "$bin" >>"$log" 2>&1 </dev/null &
         pid=$!
         echo "$pid" >"$PIDS/$name.pid"
