@@ -135,7 +135,7 @@ $(BUILD)/fuzz/fuzz_pbjson: $(FUZZ_PBJSON_SRC) $(PBJSON_TEST_PB)
 # http://127.0.0.1:8080, and stays in the foreground with all logs. Ctrl-C stops everything.
 run: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) EJ_DEMO=$${EJ_DEMO:-true} deploy/local/stack.sh run
+	@BUILD=$(BUILD) EJ_DEMO=$${EJ_DEMO:-true} EJ_DEV_MAIL=$${EJ_DEV_MAIL:-true} deploy/local/stack.sh run
 
 # Stops a stack left running by `make run`.
 stop:
