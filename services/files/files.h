@@ -51,6 +51,8 @@ struct files_config {
         int64_t idle_timeout_ms;       /* EJ_FILES_IDLE_TIMEOUT_S (60) */
         int64_t unattached_ttl_ms;     /* EJ_FILES_UNATTACHED_TTL_S (86400) */
         int64_t sweep_interval_ms;     /* EJ_FILES_SWEEP_INTERVAL_S (60) */
+        long max_uploads;              /* EJ_FILES_MAX_UPLOADS: in progress on this replica (256) */
+        long max_uploads_per_user;     /* EJ_FILES_MAX_UPLOADS_PER_USER: at once, per user (32) */
         struct ej_grant_key grant_key; /* EJ_GRANT_KEY */
         const char *db_url;            /* EJ_DB_URL (the upload side opens its own connections) */
 };

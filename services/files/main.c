@@ -67,6 +67,13 @@ static enum ej_status load_config(struct files_config *cfg, struct ej_err *err)
         if (st != EJ_OK)
                 return st;
         cfg->sweep_interval_ms = (int64_t)v * 1000;
+        st = ej_env_long("EJ_FILES_MAX_UPLOADS", 256, 1, 100000, &cfg->max_uploads, err);
+        if (st != EJ_OK)
+                return st;
+        st = ej_env_long("EJ_FILES_MAX_UPLOADS_PER_USER", 32, 1, 100000, &cfg->max_uploads_per_user,
+                         err);
+        if (st != EJ_OK)
+                return st;
         st = ej_grant_key_from_env(&cfg->grant_key, err);
         if (st != EJ_OK)
                 return st;

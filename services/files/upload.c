@@ -343,10 +343,25 @@ enum ej_status files_upload_start(struct files_ctx *ctx, struct ej_arena *a, con
                                   struct ej_err *err)
 {
         struct files_uploads *r = ctx->uploads;
-        struct upload *u = xcalloc(1, sizeof(*u));
+        struct upload *u;
+        long mine = 0;
+        size_t total;
         natsStatus s;
 
         (void)declared_size;
+        /* Uploads hold a file, a subscription and a thread each: bounded, per user and in all. */
+        pthread_mutex_lock(&r->mu);
+        total = r->n;
+        for (struct upload *o = r->head; o; o = o->next)
+                mine += !o->finished && strcmp(o->user_id, user_id) == 0;
+        pthread_mutex_unlock(&r->mu);
+        if (mine >= ctx->cfg.max_uploads_per_user)
+                return ej_err_set(err, EJ_ERR_TOO_MANY, NULL,
+                                  "at most %ld uploads at once; finish one first",
+                                  ctx->cfg.max_uploads_per_user);
+        if ((long)total >= ctx->cfg.max_uploads)
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "too many uploads in progress");
+        u = xcalloc(1, sizeof(*u));
         u->ctx = ctx;
         u->fd = -1;
         u->kind = kind;

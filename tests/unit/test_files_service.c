@@ -36,6 +36,7 @@
 #include "grant.h"
 #include "ids.h"
 #include "log.h"
+#include "str.h"
 
 #define TIMEOUT_MS 10000
 #define CHUNK      (256 * 1024)
@@ -906,6 +907,141 @@ static void test_ranges(void)
         free(pdf);
 }
 
+static void test_upload_cap(void)
+{
+        char *owner = user("cap");
+        Ej__Files__UploadBeginReply *b[5] = {NULL};
+        struct ej_err err;
+
+        /* At most 4 uploads at once per user in this test's settings. */
+        for (int i = 0; i < 4; i++)
+                CHECK(begin("manuscript", "p.pdf", -1, owner, &b[i], &err) == EJ_OK);
+        CHECK(begin("manuscript", "p.pdf", -1, owner, &b[4], &err) == EJ_ERR_TOO_MANY);
+        CHECK(begin("manuscript", "p.pdf", -1, user("cap2"), &b[4], &err) == EJ_OK);
+        if (b[4])
+                CHECK(send_abort(b[4]->chunk_subject, &err) == EJ_OK);
+        for (int i = 0; i < 4; i++)
+                if (b[i])
+                        CHECK(send_abort(b[i]->chunk_subject, &err) == EJ_OK);
+        /* Finished ones no longer count. */
+        sleep_ms(200);
+        CHECK(begin("manuscript", "p.pdf", -1, owner, &b[0], &err) == EJ_OK);
+        if (b[0])
+                CHECK(send_abort(b[0]->chunk_subject, &err) == EJ_OK);
+        CHECK(temp_files() == 0);
+}
+
+/* A small valid PDF whose document information names `author`. */
+static char *make_pdf_with_author(const char *author, size_t *len)
+{
+        struct ej_buf b;
+        size_t off[5];
+        const char *objs[4] = {"<< /Type /Catalog /Pages 2 0 R >>",
+                               "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                               "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>", NULL};
+        size_t xref;
+
+        ej_buf_init(&b);
+        ej_buf_append_c(&b, "%PDF-1.4\n");
+        for (int i = 0; i < 4; i++) {
+                off[i + 1] = b.n;
+                if (objs[i])
+                        ej_buf_appendf(&b, "%d 0 obj\n%s\nendobj\n", i + 1, objs[i]);
+                else
+                        ej_buf_appendf(&b, "%d 0 obj\n<< /Author (%s) /Title (Draft) >>\nendobj\n",
+                                       i + 1, author);
+        }
+        xref = b.n;
+        ej_buf_append_c(&b, "xref\n0 5\n0000000000 65535 f \n");
+        for (int i = 1; i <= 4; i++)
+                ej_buf_appendf(&b, "%010zu 00000 n \n", off[i]);
+        ej_buf_appendf(
+            &b, "trailer\n<< /Size 5 /Root 1 0 R /Info 4 0 R >>\nstartxref\n%zu\n%%%%EOF\n", xref);
+        *len = b.n;
+        return ej_buf_steal(&b);
+}
+
+static enum ej_status blind(const char *file_id, const char *as_user, const char *canary,
+                            Ej__Files__FileInfo **out, struct ej_err *err)
+{
+        Ej__Files__BlindCopyRequest req = EJ__FILES__BLIND_COPY_REQUEST__INIT;
+        char *canaries[1] = {(char *)(uintptr_t)canary};
+        ProtobufCMessage *resp = NULL;
+        enum ej_status st;
+
+        req.file_id = (char *)(uintptr_t)file_id;
+        req.n_canaries = canary ? 1 : 0;
+        req.canaries = canary ? canaries : NULL;
+        st = call("ej.files.blind_copy", &req.base, as_user, &ej__files__file_info__descriptor,
+                  &resp, err);
+        *out = (Ej__Files__FileInfo *)resp;
+        return st;
+}
+
+static void test_blind_copy(void)
+{
+        static const char canary[] = "Canary Quill Author";
+        char *ada = user("blind-ada");
+        char *bob = user("blind-bob");
+        size_t n = 0;
+        char *pdf = make_pdf_with_author(canary, &n);
+        Ej__Files__FileInfo *fi = NULL;
+        Ej__Files__FileInfo *copy = NULL;
+        Ej__Files__FileInfo *again = NULL;
+        Ej__Files__FileInfo *att = NULL;
+        Ej__Files__FileMeta *meta = NULL;
+        struct ej_err err;
+        char grant[EJ_GRANT_TOKEN_MAX];
+        char copy_id[40];
+        int64_t off = 0;
+        int leaked = 0;
+
+        CHECK(memmem(pdf, n, canary, strlen(canary)) != NULL);
+        CHECK(upload("manuscript", "Ada Lovelace - paper.pdf", pdf, n, -1, ada, &fi, &err) ==
+              EJ_OK);
+        if (fi == NULL)
+                goto out;
+        CHECK(attach(fi->id, NULL, "submission:42", "manuscript", false, &att, &err) == EJ_OK);
+        CHECK(blind(fi->id, ada, canary, &copy, &err) == EJ_ERR_FORBIDDEN);
+        CHECK(blind(fi->id, NULL, canary, &copy, &err) == EJ_OK);
+        if (copy == NULL) {
+                fprintf(stderr, "[%s] blind copy: %s\n", backend, err.msg);
+                goto out;
+        }
+        snprintf(copy_id, sizeof(copy_id), "%s", copy->id);
+        CHECK(strcmp(copy->blind_of, fi->id) == 0);
+        CHECK(strcmp(copy->name, "manuscript.pdf") == 0);
+        CHECK(strcmp(copy->purpose, "blind") == 0);
+        CHECK(strcmp(copy->resource, "submission:42") == 0);
+        CHECK(strcmp(copy->content_type, "application/pdf") == 0);
+        CHECK(strcmp(copy->sha256, fi->sha256) != 0);
+        /* Made once: asking again gives the same copy. */
+        CHECK(blind(fi->id, NULL, canary, &again, &err) == EJ_OK);
+        CHECK(again && strcmp(again->id, copy_id) == 0);
+        /* A copy of a copy makes no sense. */
+        CHECK(blind(copy_id, NULL, NULL, &again, &err) == EJ_ERR_INVALID);
+        /* The reviewer reads the copy with a grant for it; the author's name is not in it. */
+        CHECK(ej_grant_issue(&key, copy_id, bob, "review", ej_now_ms() + 60000, grant,
+                             sizeof(grant), &err) == EJ_OK);
+        CHECK(open_file(copy_id, bob, grant, NULL, &meta, &err) == EJ_OK);
+        CHECK(meta && strcmp(meta->name, "manuscript.pdf") == 0);
+        while (meta && off < meta->size) {
+                ProtobufCBinaryData d;
+
+                if (read_at(copy_id, bob, grant, off, CHUNK, &d, &err) != EJ_OK || d.len == 0)
+                        break;
+                leaked |= memmem(d.data, d.len, canary, strlen(canary)) != NULL;
+                leaked |= memmem(d.data, d.len, "Lovelace", 8) != NULL;
+                off += (int64_t)d.len;
+        }
+        CHECK(meta && off == meta->size);
+        CHECK(!leaked);
+        /* The grant for the copy opens only the copy. */
+        CHECK(open_file(fi->id, bob, grant, NULL, &meta, &err) == EJ_ERR_FORBIDDEN);
+out:
+        free(pdf);
+}
+
 /* ---- processes ----------------------------------------------------------------------------- */
 
 static int free_port(void)
@@ -957,7 +1093,7 @@ static pid_t start_files(const char *const *extra)
                 n++;
         while (extra && extra[n_extra])
                 n_extra++;
-        envp = xcalloc(n + n_extra + 12, sizeof(*envp));
+        envp = xcalloc(n + n_extra + 16, sizeof(*envp));
         for (size_t i = 0; i < n; i++)
                 if (strncmp(environ[i], "EJ_", 3) != 0)
                         envp[k++] = environ[i];
@@ -970,6 +1106,7 @@ static pid_t start_files(const char *const *extra)
         envp[k++] = ej_arena_printf(arena, "EJ_FILES_DIR=%s", files_dir);
         envp[k++] = ej_arena_printf(arena, "EJ_FILES_IDLE_TIMEOUT_S=2");
         envp[k++] = ej_arena_printf(arena, "EJ_FILES_LIMIT_IMAGE=%d", IMAGE_MAX);
+        envp[k++] = ej_arena_printf(arena, "EJ_FILES_MAX_UPLOADS_PER_USER=4");
         for (size_t i = 0; i < n_extra; i++)
                 envp[k++] = (char *)(uintptr_t)extra[i];
         if (posix_spawn(&pid, path, NULL, NULL, argv, envp) != 0) {
@@ -1100,6 +1237,8 @@ static void run_suite(void)
         test_abort();
         test_access();
         test_ranges();
+        test_upload_cap();
+        test_blind_copy();
         printf("[%s] suite in %lld ms\n", backend, ej_mono_ms() - t0);
 }
 
