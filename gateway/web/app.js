@@ -139,6 +139,7 @@ export async function api(method, path, body) {
 }
 
 function tooManyMessage(message, seconds) {
+  if (/\d/.test(message)) return message; /* the service already says how long */
   const wait = seconds >= 90 ? Math.ceil(seconds / 60) + ' minutes' : seconds + ' seconds';
   return message.replace(/[.\s]*$/, '') + '. Please wait ' + wait + ' before trying again.';
 }
@@ -1148,12 +1149,32 @@ async function renderMe() {
   const erasureButton = h('button', { type: 'button', class: 'btn btn-danger', id: 'request-erasure' }, 'Request erasure');
   erasureButton.addEventListener('click', () => erasureDialog(user, say));
 
+  let verifyNotice = null;
+  if (user.verified === false) {
+    const resend = h('button', { type: 'button', class: 'btn btn-small', id: 'resend-verification' }, 'Send the link again');
+    const said = h('div', { role: 'status', class: 'verify-status' });
+    resend.addEventListener('click', async () => {
+      resend.disabled = true;
+      try {
+        await api('POST', EP.resendVerification, { email: '' });
+        said.replaceChildren(h('p', null, 'A new verification link is on its way to ' + user.email + '.'));
+      } catch (err) {
+        said.replaceChildren(h('p', { class: 'field-error' }, err.message));
+        resend.disabled = false;
+      }
+    });
+    verifyNotice = h('div', { class: 'message', id: 'verify-notice' },
+      h('p', null, 'Please verify your e-mail address: open the link we sent to ' + user.email + '.'),
+      resend, said);
+  }
+
   const consentLine = user.consentVersion
     ? 'You accepted version ' + user.consentVersion + ' of the privacy notice.'
     : 'You have not accepted a version of the privacy notice.';
 
   return h('div', { class: 'page-profile' },
     pageHeader('Your profile', 'Signed in as ' + (user.name || user.email || 'you') + '.', 'me-title'),
+    verifyNotice,
     h('div', { class: 'profile-grid' },
       h('div', { class: 'profile-main' },
         details,
@@ -2086,7 +2107,11 @@ function renderAccountNav() {
         items[(i - 1 + items.length) % items.length].focus();
       }
     });
-    list.replaceChildren(h('li', { class: 'user-menu-wrap' }, button, menu));
+    const wrap = h('li', { class: 'user-menu-wrap' }, button, menu);
+    wrap.addEventListener('focusout', (event) => {
+      if (event.relatedTarget && !wrap.contains(event.relatedTarget)) closeUserMenu();
+    });
+    list.replaceChildren(wrap);
   } else {
     list.replaceChildren(
       h('li', null, h('a', { href: '/login' }, 'Log in')),
