@@ -28,11 +28,10 @@
 #include "service.h"
 #include "storage.h"
 
-#define FILES_CHUNK_SIZE     (256 * 1024) /* data bytes per upload chunk and per read */
-#define FILES_WINDOW         8            /* upload chunks in flight without ack */
-#define FILES_SNIFF_BYTES    (64 * 1024)  /* bytes libmagic sees to decide the type */
-#define FILES_NAME_MAX       200          /* characters of a display name */
-#define FILES_ORPHAN_GRACE_S 3600         /* an unreferenced blob lives this long before deletion */
+#define FILES_CHUNK_SIZE  (256 * 1024) /* data bytes per upload chunk and per read */
+#define FILES_WINDOW      8            /* upload chunks in flight without ack */
+#define FILES_SNIFF_BYTES (64 * 1024)  /* bytes libmagic sees to decide the type */
+#define FILES_NAME_MAX    200          /* characters of a display name */
 
 /* An upload kind: its size limit and the content types it takes. */
 struct files_kind {
@@ -48,11 +47,12 @@ struct files_config {
         char tmp_dir[600]; /* <dir>/tmp/<replica>: this replica's upload temp files */
         char replica[40];  /* EJ_FILES_REPLICA_ID or random: names the chunk subjects */
         struct files_kind kinds[FILES_N_KINDS];
-        int64_t idle_timeout_ms;       /* EJ_FILES_IDLE_TIMEOUT_S (60) */
-        int64_t unattached_ttl_ms;     /* EJ_FILES_UNATTACHED_TTL_S (86400) */
-        int64_t sweep_interval_ms;     /* EJ_FILES_SWEEP_INTERVAL_S (60) */
-        long max_uploads;              /* EJ_FILES_MAX_UPLOADS: in progress on this replica (256) */
-        long max_uploads_per_user;     /* EJ_FILES_MAX_UPLOADS_PER_USER: at once, per user (32) */
+        int64_t idle_timeout_ms;   /* EJ_FILES_IDLE_TIMEOUT_S (60) */
+        int64_t unattached_ttl_ms; /* EJ_FILES_UNATTACHED_TTL_S (86400) */
+        int64_t sweep_interval_ms; /* EJ_FILES_SWEEP_INTERVAL_S (60) */
+        int64_t orphan_grace_s;    /* EJ_FILES_ORPHAN_GRACE_S: an unreferenced blob's life (3600) */
+        long max_uploads;          /* EJ_FILES_MAX_UPLOADS: in progress on this replica (256) */
+        long max_uploads_per_user; /* EJ_FILES_MAX_UPLOADS_PER_USER: at once, per user (32) */
         struct ej_grant_key grant_key; /* EJ_GRANT_KEY */
         const char *db_url;            /* EJ_DB_URL (the upload side opens its own connections) */
 };

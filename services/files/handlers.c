@@ -432,8 +432,8 @@ void *files_sweeper_main(void *arg)
                                                             &removed, &err);
                         if (st == EJ_OK && removed > 0)
                                 ej_info(NULL, "removed %ld unattached uploads", removed);
-                        while (st == EJ_OK && (st = store_take_orphan(db, FILES_ORPHAN_GRACE_S, key,
-                                                                      &err)) == EJ_OK) {
+                        while (st == EJ_OK && (st = store_take_orphan(db, ctx->cfg.orphan_grace_s,
+                                                                      key, &err)) == EJ_OK) {
                                 if (storage_delete(ctx->storage, key, &err) != EJ_OK)
                                         ej_warn(NULL, "cannot delete blob %s: %s", key, err.msg);
                         }

@@ -67,6 +67,11 @@ static enum ej_status load_config(struct files_config *cfg, struct ej_err *err)
         if (st != EJ_OK)
                 return st;
         cfg->sweep_interval_ms = (int64_t)v * 1000;
+        /* Longer than any upload takes between storing its bytes and committing its row. */
+        st = ej_env_long("EJ_FILES_ORPHAN_GRACE_S", 3600, 0, 366L * 86400, &v, err);
+        if (st != EJ_OK)
+                return st;
+        cfg->orphan_grace_s = v;
         st = ej_env_long("EJ_FILES_MAX_UPLOADS", 256, 1, 100000, &cfg->max_uploads, err);
         if (st != EJ_OK)
                 return st;

@@ -55,6 +55,7 @@ static char files_dir[1100]; /* EJ_FILES_DIR of the running service */
 static char self_dir[1024];  /* the directory of this test's binary */
 static char run_tag[32];
 static const char *backend = "local";
+static natsSubscription *uploaded_events; /* ej.evt.files.uploaded */
 
 /* ---- plumbing ------------------------------------------------------------------------------ */
 
@@ -456,6 +457,40 @@ static long blobs_with(const char *sha)
         return n;
 }
 
+/* Waits for the file.uploaded event of `file_id`. */
+static int saw_uploaded_event(const char *file_id, const char *sha, const char *owner)
+{
+        long long deadline = ej_mono_ms() + 10000;
+
+        while (ej_mono_ms() < deadline) {
+                natsMsg *msg = NULL;
+                ProtobufCAllocator alloc = ej_arena_pb_allocator(arena);
+                Ej__Common__Event *ev;
+                Ej__Files__FileUploaded *p = NULL;
+                int match = 0;
+
+                if (natsSubscription_NextMsg(&msg, uploaded_events, 500) != NATS_OK)
+                        continue;
+                ev = (Ej__Common__Event *)protobuf_c_message_unpack(
+                    &ej__common__event__descriptor, &alloc, (size_t)natsMsg_GetDataLength(msg),
+                    (const uint8_t *)natsMsg_GetData(msg));
+                if (ev)
+                        p = (Ej__Files__FileUploaded *)protobuf_c_message_unpack(
+                            &ej__files__file_uploaded__descriptor, &alloc, ev->payload.len,
+                            ev->payload.data);
+                if (p && strcmp(p->file_id, file_id) == 0) {
+                        match = 1;
+                        CHECK(strcmp(ev->type, "file.uploaded") == 0);
+                        CHECK(strcmp(ev->actor, owner) == 0);
+                        CHECK(strcmp(p->sha256, sha) == 0 && strcmp(p->owner_id, owner) == 0);
+                }
+                natsMsg_Destroy(msg);
+                if (match)
+                        return 1;
+        }
+        return 0;
+}
+
 /* ---- the tests ----------------------------------------------------------------------------- */
 
 static void test_round_trips(void)
@@ -523,6 +558,8 @@ static void test_dedup(void)
                 CHECK(strcmp(a->name, "one.pdf") == 0 && strcmp(b->name, "two.pdf") == 0);
                 CHECK(blobs_with(sha) == 1);
                 CHECK(rows_of(owner) == 2);
+                /* Each upload is announced, durably, once committed. */
+                CHECK(saw_uploaded_event(b->id, sha, owner));
                 CHECK(download_equals(b->id, owner, NULL, data, 3 * CHUNK + 17));
         }
         if (strcmp(backend, "local") == 0) {
@@ -1042,6 +1079,48 @@ out:
         free(pdf);
 }
 
+/* Unattached uploads go after their time; blobs nobody refers to go after the grace period
+ * (this run: 2 s, swept every second, no grace). */
+static void test_sweeper(void)
+{
+        char *owner = user("sweep");
+        unsigned char *a = make_pdf(2 * CHUNK, 1234);
+        unsigned char *b = make_pdf(CHUNK / 2, 4321);
+        Ej__Files__FileInfo *fa = NULL;
+        Ej__Files__FileInfo *fb = NULL;
+        Ej__Files__FileInfo *att = NULL;
+        struct ej_err err;
+        char path[2200];
+        char sha_a[65];
+        long long deadline;
+
+        CHECK(upload("manuscript", "a.pdf", a, 2 * CHUNK, -1, owner, &fa, &err) == EJ_OK);
+        CHECK(upload("manuscript", "b.pdf", b, CHUNK / 2, -1, owner, &fb, &err) == EJ_OK);
+        if (fa == NULL || fb == NULL)
+                goto out;
+        snprintf(sha_a, sizeof(sha_a), "%s", fa->sha256);
+        CHECK(attach(fb->id, NULL, "submission:9", "manuscript", false, &att, &err) == EJ_OK);
+        snprintf(path, sizeof(path), "%s/%.2s/%.2s/%s", files_dir, sha_a, sha_a + 2, sha_a);
+        CHECK(access(path, F_OK) == 0);
+        deadline = ej_mono_ms() + 10000;
+        while (ej_mono_ms() < deadline && (rows_of(owner) != 1 || access(path, F_OK) == 0))
+                sleep_ms(200);
+        CHECK(rows_of(owner) == 1);
+        CHECK(access(path, F_OK) != 0);
+        CHECK(blobs_with(sha_a) == 0);
+        /* The attached one stays, bytes and all. */
+        {
+                char grant[EJ_GRANT_TOKEN_MAX];
+
+                CHECK(ej_grant_issue(&key, fb->id, owner, "read", ej_now_ms() + 60000, grant,
+                                     sizeof(grant), &err) == EJ_OK);
+                CHECK(download_equals(fb->id, owner, grant, b, CHUNK / 2));
+        }
+out:
+        free(a);
+        free(b);
+}
+
 /* ---- processes ----------------------------------------------------------------------------- */
 
 static int free_port(void)
@@ -1288,6 +1367,9 @@ int main(int argc, char **argv)
                 if (*p == '-' || *p == '_')
                         *p = 'x';
         snprintf(run_tag, sizeof(run_tag), "%ld%s", (long)getpid(), rnd);
+        CHECK(natsConnection_SubscribeSync(&uploaded_events, ej_bus_conn(bus),
+                                           "ej.evt.files.uploaded") == NATS_OK);
+        natsConnection_Flush(ej_bus_conn(bus));
         snprintf(work, sizeof(work), "/tmp/ej-test-files-XXXXXX");
         if (mkdtemp(work) == NULL) {
                 CHECK(0);
@@ -1306,6 +1388,18 @@ int main(int argc, char **argv)
                 run_suite();
                 stop_process(files, 1);
                 CHECK(temp_files() == 0);
+        }
+        {
+                const char *sweep_env[] = {"EJ_FILES_UNATTACHED_TTL_S=2",
+                                           "EJ_FILES_SWEEP_INTERVAL_S=1",
+                                           "EJ_FILES_ORPHAN_GRACE_S=0", NULL};
+
+                files = start_files(sweep_env);
+                CHECK(files > 0);
+                if (files > 0) {
+                        test_sweeper();
+                        stop_process(files, 1);
+                }
         }
 
         /* S3 backend against s3rver (which checks the access key, not the signature: the
@@ -1341,6 +1435,7 @@ out:
                 if (system(cmd) != 0)
                         fprintf(stderr, "test_files_service: cannot remove %s\n", work);
         }
+        natsSubscription_Destroy(uploaded_events);
         PQfinish(pg);
         ej_arena_destroy(arena);
         ej_bus_destroy(bus, 1000);
