@@ -8,6 +8,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
 const { startStack, signUp } = require('../system/stack.js');
@@ -138,14 +139,17 @@ test('a refused type shows an error naming the detected type', { timeout: 60000 
 test('a file over the limit is refused before it is sent', { timeout: 60000 }, async (t) => {
   if (!stack) return t.skip('services/files/main.c does not exist yet');
   const { context, page } = await signedInPage();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ej-upload-'));
+  const huge = path.join(dir, 'huge.pdf');
   try {
-    await page.getByLabel('Manuscript file').setInputFiles({
-      name: 'huge.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(65 * 1024 * 1024),
-    });
+    fs.writeFileSync(huge, '%PDF-1.4\n');
+    fs.truncateSync(huge, 65 * 1024 * 1024); // sparse: 65 MiB on disk in name only
+    await page.getByLabel('Manuscript file').setInputFiles(huge);
     const alert = page.getByRole('alert');
     await alert.waitFor({ timeout: 30000 });
     assert.match(await alert.innerText(), /too large/);
   } finally {
     await context.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
