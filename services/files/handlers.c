@@ -132,9 +132,10 @@ enum ej_status files_open(struct ej_call *call, const ProtobufCMessage *req, Pro
                 out->partial = true;
                 return EJ_OK;
         }
-        if (in->range_start < 0 || (in->range_end >= 0 && in->range_end < in->range_start))
-                return EJ_OK; /* an invalid range is ignored: the whole file */
-        if (in->range_start >= size) {
+        if (in->range_start < 0)
+                return EJ_OK; /* no usable range: the whole file */
+        /* Past the end, or empty (the gateway sends 1-0 for "bytes=-0"): nothing to send. */
+        if (in->range_start >= size || (in->range_end >= 0 && in->range_end < in->range_start)) {
                 out->range_unsatisfiable = true;
                 out->range_start = 0;
                 return EJ_OK;

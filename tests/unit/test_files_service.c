@@ -927,8 +927,13 @@ static void test_ranges(void)
         r.range_start = 1000;
         CHECK(open_file(fi->id, owner, NULL, &r, &m, &err) == EJ_OK);
         CHECK(m && m->range_unsatisfiable && !m->partial);
-        r.range_start = 10;
-        r.range_end = 5;
+        /* "bytes=-0" arrives as 1-0: empty, unsatisfiable. */
+        r.range_start = 1;
+        r.range_end = 0;
+        CHECK(open_file(fi->id, owner, NULL, &r, &m, &err) == EJ_OK);
+        CHECK(m && m->range_unsatisfiable && !m->partial);
+        r.range_start = -1;
+        r.range_end = -1;
         CHECK(open_file(fi->id, owner, NULL, &r, &m, &err) == EJ_OK);
         CHECK(m && !m->partial && !m->range_unsatisfiable && m->range_end == 999);
         /* Reads at any offset, short at the end, empty past it. */
