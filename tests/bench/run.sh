@@ -2,10 +2,12 @@
 # Speed and memory of a private stack, measured in one run (`make bench`; not part of make test):
 #   - wrk against /healthz (the gateway alone) and GET /api/me with a valid session
 #     (gateway -> NATS -> users -> PostgreSQL): req/s, p50, p99, and the ratio of the two;
+#   - the admin users list at EJ_BENCH_USERS (100000) seeded accounts: p50/p99 per query shape;
 #   - the resident memory (VmRSS now, VmHWM peak) of every process of the stack.
 #
 # Environment: BUILD (build), EJ_BENCH_DURATION (10s), EJ_BENCH_CONNECTIONS (64),
-# EJ_BENCH_THREADS (1), EJ_WORKERS and the other stack settings pass through.
+# EJ_BENCH_THREADS (1), EJ_BENCH_USERS (100000), EJ_BENCH_USERS_QUERY (the search term),
+# EJ_WORKERS and the other stack settings pass through.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -90,6 +92,71 @@ run_wrk me /api/me -H "Cookie: $COOKIE"
 M_RPS=$RPS
 M_P99=$P99
 awk -v m="$M_RPS" -v h="$H_RPS" 'BEGIN { printf "ratio /api/me over /healthz: %.2f\n", m / h }'
+
+# --- users list at scale ---------------------------------------------------------------------
+# EJ_BENCH_USERS (100000) synthetic accounts (ej-users seed-bench), then GET /api/admin/users as
+# an admin in five shapes: the first page, a search, a role filter, sorted by e-mail descending,
+# and a deep page (a keyset cursor some 50,000 rows in). wrk -t1 -c8 each; target p99 < 50 ms.
+BENCH_USERS=${EJ_BENCH_USERS:-100000}
+USERS_QUERY=${EJ_BENCH_USERS_QUERY:-bench-1}
+DB_URL="host=127.0.0.1 port=$(sed -n 's/^EJ_PG_PORT=//p' "$EJ_VAR/stack.env") dbname=easyjournal user=postgres password=$(cat "$EJ_VAR/pg.pass")"
+NATS_URL="nats://127.0.0.1:$(sed -n 's/^EJ_NATS_PORT=//p' "$EJ_VAR/stack.env")"
+users_cli() {
+        EJ_DB_URL=$DB_URL EJ_NATS_URL=$NATS_URL EJ_LOG_LEVEL=warn "$BUILD/bin/ej-users" "$@"
+}
+echo
+echo "bench: seeding $BENCH_USERS users (ej-users seed-bench)"
+t0=$(date +%s)
+users_cli seed-bench --count "$BENCH_USERS" >/dev/null
+echo "bench: seeded in $(($(date +%s) - t0)) s"
+ADMIN_EMAIL="bench-admin.$$@example.org"
+ADMIN_PASSWORD="bench admin password 1234"
+printf '%s\n' "$ADMIN_PASSWORD" | users_cli create-user --email "$ADMIN_EMAIL" --name "Bench Admin" \
+        --roles admin --password-stdin >/dev/null
+ADMIN_COOKIE=$(curl -fsS -o /dev/null -D - --max-time 10 -H 'Content-Type: application/json' \
+        -d "{\"email\":\"$ADMIN_EMAIL\",\"password\":\"$ADMIN_PASSWORD\"}" "$URL/api/auth/login" |
+        tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \([A-Za-z_-]*ej_session=[^;]*\).*/\1/p')
+[[ -n $ADMIN_COOKIE ]] || {
+        echo "bench: admin login gave no session cookie" >&2
+        exit 1
+}
+users_get() { # path -> body on stdout; fails on a non-200
+        curl -fsS --max-time 10 -H "Cookie: $ADMIN_COOKIE" "$URL$1"
+}
+total=$(users_get '/api/admin/users?limit=1' | sed -n 's/.*"total":"\{0,1\}\([0-9]*\).*/\1/p')
+echo "bench: the users list holds $total accounts"
+# The deep page: follow the keyset cursor 250 pages of 200 (about 50,000 rows in).
+cursor=""
+for ((i = 0; i < 250; i++)); do
+        body=$(users_get "/api/admin/users?limit=200${cursor:+&cursor=$cursor}")
+        next=$(printf '%s' "$body" | sed -n 's/.*"nextCursor":"\([^"]*\)".*/\1/p')
+        [[ -n $next ]] || break
+        cursor=$(printf '%s' "$next" | sed 's/%/%25/g; s/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
+done
+echo "bench: deep page after $i pages of 200"
+
+echo "bench: users list, wrk -t1 -c8 -d$DURATION (after a 2 s warm-up each)"
+U_WORST=0
+users_wrk() { # name path
+        local name=$1 path=$2 out=$WORK/wrk-users-$1.txt p50 p99 rps errs
+        wrk -t1 -c8 -d2s -H "Cookie: $ADMIN_COOKIE" "$URL$path" >/dev/null
+        wrk -t1 -c8 -d"$DURATION" --latency -H "Cookie: $ADMIN_COOKIE" "$URL$path" >"$out"
+        rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+        p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+        p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+        errs=$(awk '/Non-2xx or 3xx responses:/ {print $5} /Socket errors:/ {print}' "$out" | tr '\n' ' ')
+        printf '%-12s %8.0f req/s   p50 %7s ms   p99 %7s ms   %s\n' "$name" "$rps" "$p50" "$p99" \
+                "${errs:+errors: $errs}"
+        U_WORST=$(awk -v a="$U_WORST" -v b="$p99" 'BEGIN { print (b > a ? b : a) }')
+}
+users_wrk first-page '/api/admin/users?limit=50'
+users_wrk search "/api/admin/users?limit=50&query=$USERS_QUERY"
+users_wrk role '/api/admin/users?limit=50&role=editor'
+users_wrk email-desc '/api/admin/users?limit=50&sort=email&desc=true'
+users_wrk deep-page "/api/admin/users?limit=50${cursor:+&cursor=$cursor}"
+awk -v p="$U_WORST" -v n="$total" 'BEGIN {
+        printf "target users list p99 < 50 ms at %d users: %s (worst %s ms)\n", n, (p < 50 ? "met" : "MISSED"), p
+}'
 
 # Resident memory, in KiB, from /proc/<pid>/status.
 kib() { # pid field
