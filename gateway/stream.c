@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "config.h"
 #include "files.pb-c.h"
 #include "gateway.h"
 #include "ids.h"
@@ -22,17 +23,19 @@
 #include "pbjson.h"
 #include "users.pb-c.h"
 
-#define TABLE_BUCKETS      256u /* power of two */
-#define SWEEP_EVERY_MS     20
-#define FRAME_HDR          32           /* room before a chunk's data for its protobuf header */
-#define PP_BUFFER          16384        /* MHD post processor's buffer */
-#define PP_SLACK           (64u << 10)  /* room kept free for what the post processor releases */
-#define DEFAULT_CHUNK      (256u << 10) /* until the service says otherwise */
-#define MAX_CHUNK          (4u << 20)   /* larger chunk_size values are refused */
-#define MAX_WINDOW         64u
-#define FIELD_MAX          256 /* small multipart fields (kind) */
-#define READER_BLOCK       (64u << 10)
-#define MULTIPART_OVERHEAD (64u << 10) /* boundaries and part headers beyond the file itself */
+#define TABLE_BUCKETS         256u /* power of two */
+#define SWEEP_EVERY_MS        20
+#define FRAME_HDR             32           /* room before a chunk's data for its protobuf header */
+#define PP_BUFFER             16384        /* MHD post processor's buffer */
+#define PP_SLACK              (64u << 10)  /* room kept free for what the post processor releases */
+#define DEFAULT_CHUNK         (256u << 10) /* until the service says otherwise */
+#define MAX_CHUNK             (4u << 20)   /* larger chunk_size values are refused */
+#define MAX_WINDOW            64u
+#define DEFAULT_UPLOAD_CHUNK  (64u << 10) /* measured: see stream.h */
+#define DEFAULT_UPLOAD_WINDOW 8u
+#define FIELD_MAX             256 /* small multipart fields (kind) */
+#define READER_BLOCK          (64u << 10)
+#define MULTIPART_OVERHEAD    (64u << 10) /* boundaries and part headers beyond the file itself */
 
 enum dir { DIR_UPLOAD, DIR_DOWNLOAD };
 
@@ -121,6 +124,8 @@ struct gw_streams {
         pthread_t sweeper;
         bool sweeper_started;
         atomic_bool stop;
+        uint32_t upload_chunk;  /* EJ_FILES_UPLOAD_CHUNK: cap on the service's chunk_size, 0 none */
+        uint32_t upload_window; /* EJ_FILES_UPLOAD_WINDOW: cap on the service's window, 0 none */
         struct ej_counter *bytes_up;
         struct ej_counter *bytes_down;
         struct ej_counter *aborted;
@@ -612,8 +617,14 @@ static void on_begin_reply(struct gw_stream *st, natsMsg *m)
         }
         st->chunk_subject = xstrdup(r->chunk_subject);
         st->upload_id = xstrdup(r->upload_id ? r->upload_id : "");
+        /* The service says the most it takes; the gateway may send less (memory in flight per
+         * upload is chunk_size * window on the service's side). */
         st->chunk_size = r->chunk_size;
+        if (st->ss->upload_chunk && st->ss->upload_chunk < st->chunk_size)
+                st->chunk_size = st->ss->upload_chunk;
         st->window = r->window < MAX_WINDOW ? r->window : MAX_WINDOW;
+        if (st->ss->upload_window && st->ss->upload_window < st->window)
+                st->window = st->ss->upload_window;
         st->max_size = r->max_size;
         ej__files__upload_begin_reply__free_unpacked(r, NULL);
         st->begun = true;
@@ -1470,6 +1481,7 @@ enum ej_status gw_streams_create(struct gw_streams **out, struct gw *gw, struct 
 {
         struct gw_streams *ss = xcalloc(1, sizeof(*ss));
         natsInbox *inbox = NULL;
+        long v = 0, v2 = 0;
         char subj[128];
         natsStatus s;
         enum ej_status st = EJ_OK;
@@ -1487,6 +1499,13 @@ enum ej_status gw_streams_create(struct gw_streams **out, struct gw *gw, struct 
                                             "direction=\"download\"");
         ss->aborted = ej_metrics_counter(gw->metrics, "gateway_file_uploads_aborted_total",
                                          "Uploads the gateway told the files service to drop.", "");
+        if ((st = ej_env_long("EJ_FILES_UPLOAD_CHUNK", DEFAULT_UPLOAD_CHUNK, 0, MAX_CHUNK, &v,
+                              err)) != EJ_OK ||
+            (st = ej_env_long("EJ_FILES_UPLOAD_WINDOW", DEFAULT_UPLOAD_WINDOW, 0, MAX_WINDOW, &v2,
+                              err)) != EJ_OK)
+                goto out_fail;
+        ss->upload_chunk = (uint32_t)v;
+        ss->upload_window = (uint32_t)v2;
         s = natsInbox_Create(&inbox);
         if (s != NATS_OK) {
                 st = ej_err_set(err, EJ_ERR_INTERNAL, NULL, "cannot create a reply inbox: %s",
