@@ -198,3 +198,8 @@ awk -v r="$M_RPS" -v p="$M_P99" -v g="$GW_RSS" 'BEGIN {
         printf "target /api/me p99 < 25 ms:     %s (%s ms)\n", (p < 25 ? "met" : "MISSED"), p
         printf "target gateway peak RSS < 30 MiB: %s (%.1f MiB)\n", (g < 30 * 1024 ? "met" : "MISSED"), g / 1024
 }'
+
+# --- files: streamed uploads and downloads -----------------------------------------------------
+# One 50 MiB upload and download (MB/s, peak RSS of gateway and files service) and 16 concurrent
+# 20 MiB uploads (RSS growth of gateway + files service): tests/bench/files.sh.
+URL=$URL COOKIE=$COOKIE WORK=$WORK "$ROOT/tests/bench/files.sh"
