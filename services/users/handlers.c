@@ -1502,6 +1502,7 @@ enum ej_status users_list_users(struct ej_call *call, const ProtobufCMessage *re
         struct users_list_query q;
         struct ej_str query = trimmed(in->query);
         Ej__Common__PageInfo *page;
+        bool exact = true;
         enum ej_status st = need_role(call, "admin", err);
 
         if (st != EJ_OK)
@@ -1529,8 +1530,9 @@ enum ej_status users_list_users(struct ej_call *call, const ProtobufCMessage *re
         page = ej_arena_alloc(call->arena, sizeof(*page));
         ej__common__page_info__init(page);
         st = store_users_list(call->db, call->arena, &q, &out->users, &out->n_users,
-                              &page->next_cursor, &page->total, err);
+                              &page->next_cursor, &page->total, &exact, err);
         out->page = page;
+        out->total_exact = exact;
         return st;
 }
 

@@ -1044,10 +1044,11 @@ static enum ej_status exec_dynamic(struct ej_db *db, const char *sql, int n,
         return st;
 }
 
-/* Opaque cursors: base64url of "key\nid". */
-static char *cursor_encode(struct ej_arena *a, const char *key, const char *id)
+/* Opaque cursors: base64url of "<sort>\n<key>\n<id>" (the sort they belong to, the last row's
+ * sort key and id). */
+static char *cursor_encode(struct ej_arena *a, const char *sort, const char *key, const char *id)
 {
-        char *raw = ej_arena_printf(a, "%s\n%s", key, id);
+        char *raw = ej_arena_printf(a, "%s\n%s\n%s", sort, key, id);
         size_t len = strlen(raw);
         size_t out_len = sodium_base64_encoded_len(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
         char *out = ej_arena_alloc(a, out_len);
@@ -1057,12 +1058,14 @@ static char *cursor_encode(struct ej_arena *a, const char *key, const char *id)
         return out;
 }
 
-static bool cursor_decode(struct ej_arena *a, const char *cursor, char **key, char **id)
+/* Decodes a cursor of `sort`; false when it is not one of ours or belongs to another sort. */
+static bool cursor_decode(struct ej_arena *a, const char *cursor, const char *sort, char **key,
+                          char **id)
 {
         size_t n = strlen(cursor);
         unsigned char *raw = ej_arena_alloc(a, n + 1);
         size_t len = 0;
-        char *nl;
+        char *nl1, *nl2;
 
         if (n > 1024 || sodium_base642bin(raw, n, cursor, n, NULL, &len, NULL,
                                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
@@ -1070,12 +1073,23 @@ static bool cursor_decode(struct ej_arena *a, const char *cursor, char **key, ch
         raw[len] = '\0';
         if (memchr(raw, '\0', len) != NULL)
                 return false;
-        nl = strchr((char *)raw, '\n');
-        if (nl == NULL)
+        nl1 = strchr((char *)raw, '\n');
+        nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
+        if (nl2 == NULL)
                 return false;
-        *nl = '\0';
-        *key = (char *)raw;
-        *id = nl + 1;
+        *nl1 = '\0';
+        *nl2 = '\0';
+        if (strcmp((char *)raw, sort) != 0)
+                return false;
+        *key = nl1 + 1;
+        *id = nl2 + 1;
+        if (strcmp(sort, "created") == 0) {
+                char *end = NULL;
+
+                (void)strtoll(*key, &end, 10);
+                if (end == *key || *end != '\0')
+                        return false;
+        }
         return true;
 }
 
@@ -1114,7 +1128,8 @@ static bool is_uuid(const char *s)
 
 enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                                 const struct users_list_query *q, Ej__Users__User ***users,
-                                size_t *n, char **next_cursor, uint64_t *total, struct ej_err *err)
+                                size_t *n, char **next_cursor, uint64_t *total, bool *total_exact,
+                                struct ej_err *err)
 {
         struct ej_buf where = EJ_BUF_INIT;
         struct ej_buf sql = EJ_BUF_INIT;
@@ -1123,6 +1138,7 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
         const char *sort_expr, *key_expr, *cmp, *dir;
         char *ckey = NULL, *cid = NULL;
         PGresult *res = NULL;
+        bool filtered;
         enum ej_status st;
         int rows;
 
@@ -1130,6 +1146,7 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
         *n = 0;
         *next_cursor = "";
         *total = 0;
+        *total_exact = true;
         if (strcmp(q->sort, "email") == 0) {
                 sort_expr = "u.email_normalized";
                 key_expr = "u.email_normalized";
@@ -1144,6 +1161,7 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
         dir = q->desc ? "DESC" : "ASC";
 
         ej_buf_append_c(&where, "WHERE true");
+        filtered = q->query[0] || q->role[0] || q->status[0];
         if (q->query[0]) {
                 char *lowered = ej_arena_strdup(a, q->query);
 
@@ -1155,10 +1173,7 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
         }
         if (q->role[0]) {
                 params[np++] = q->role;
-                ej_buf_appendf(&where,
-                               " AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id"
-                               " AND r.role = $%d)",
-                               np);
+                ej_buf_appendf(&where, " AND u.role_list @> ARRAY[$%d]::text[]", np);
         }
         if (strcmp(q->status, "active") == 0)
                 ej_buf_append_c(&where, " AND u.disabled_at IS NULL");
@@ -1167,18 +1182,37 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
         else if (strcmp(q->status, "unverified") == 0)
                 ej_buf_append_c(&where, " AND u.email_verified_at IS NULL AND u.erased_at IS NULL");
 
-        /* The total over the same filters (no cursor). */
-        ej_buf_appendf(&sql, "SELECT count(*) FROM users u %s", where.p);
+        /* The total over the same filters (no cursor): exact up to USERS_COUNT_EXACT rows,
+         * beyond that the planner's estimate, so a broad filter never counts 100,000 rows. */
+        ej_buf_appendf(&sql, "SELECT count(*) FROM (SELECT 1 FROM users u %s LIMIT %d) s", where.p,
+                       USERS_COUNT_EXACT + 1);
         st = exec_dynamic(db, sql.p, np, params, &res, err);
         if (st != EJ_OK)
                 goto out;
         *total = (uint64_t)ej_db_int64(res, 0, 0);
+        *total_exact = *total <= USERS_COUNT_EXACT;
         PQclear(res);
         res = NULL;
+        if (!*total_exact) {
+                const char *rows_at;
+                double estimate;
+
+                ej_buf_reset(&sql);
+                ej_buf_appendf(&sql, "EXPLAIN (FORMAT JSON) SELECT 1 FROM users u %s", where.p);
+                st = exec_dynamic(db, sql.p, np, params, &res, err);
+                if (st != EJ_OK)
+                        goto out;
+                rows_at = strstr(ej_db_val(res, 0, 0), "\"Plan Rows\":");
+                estimate = rows_at ? strtod(rows_at + strlen("\"Plan Rows\":"), NULL) : 0;
+                if (estimate > (double)*total)
+                        *total = (uint64_t)estimate;
+                PQclear(res);
+                res = NULL;
+        }
+        ej_buf_reset(&sql);
 
         if (q->cursor[0]) {
-                if (!cursor_decode(a, q->cursor, &ckey, &cid) || !is_uuid(cid) ||
-                    (strcmp(q->sort, "created") == 0 && ckey[0] == '\0')) {
+                if (!cursor_decode(a, q->cursor, q->sort, &ckey, &cid) || !is_uuid(cid)) {
                         st = ej_err_set(err, EJ_ERR_INVALID, "page.cursor",
                                         "this paging cursor is not valid");
                         goto out;
@@ -1195,16 +1229,28 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                                        cmp, np - 1, np);
         }
         ej_buf_reset(&sql);
-        ej_buf_appendf(&sql,
-                       "SELECT " USER_COLS ", %s FROM users u %s ORDER BY %s %s, u.id %s LIMIT %u",
-                       key_expr, where.p, sort_expr, dir, dir, q->limit + 1);
+        /* Up to some thousands of matches (a selective search or a rare role): find them first
+         * through their own indexes and sort those (the OFFSET 0 subquery keeps the planner from
+         * walking the sort index past many non-matching rows, which is slow when the matches
+         * cluster at the far end of the order). Most rows matching: walk the sort index. */
+        if (filtered && *total <= USERS_SORT_MATCHES_MAX)
+                ej_buf_appendf(&sql,
+                               "SELECT " USER_COLS
+                               ", %s FROM (SELECT * FROM users u %s OFFSET 0) u "
+                               "ORDER BY %s %s, u.id %s LIMIT %u",
+                               key_expr, where.p, sort_expr, dir, dir, q->limit + 1);
+        else
+                ej_buf_appendf(&sql,
+                               "SELECT " USER_COLS ", %s FROM users u %s ORDER BY %s %s, u.id %s "
+                               "LIMIT %u",
+                               key_expr, where.p, sort_expr, dir, dir, q->limit + 1);
         st = exec_dynamic(db, sql.p, np, params, &res, err);
         if (st != EJ_OK)
                 goto out;
         rows = PQntuples(res);
         if ((unsigned)rows > q->limit) {
                 rows = (int)q->limit;
-                *next_cursor = cursor_encode(a, ej_db_val(res, rows - 1, USER_NCOLS),
+                *next_cursor = cursor_encode(a, q->sort, ej_db_val(res, rows - 1, USER_NCOLS),
                                              ej_db_val(res, rows - 1, 0));
         }
         *users = ej_arena_alloc(a, (size_t)(rows > 0 ? rows : 1) * sizeof(**users));

@@ -45,18 +45,20 @@
 #define USERS_EVT_REGISTERED     "ej.evt.users.registered"
 #define USERS_EVT_ERASED         "ej.evt.users.erased"
 
-#define USERS_NAME_MAX        200  /* characters, after trimming */
-#define USERS_EMAIL_MAX       254  /* bytes (RFC 5321 path limit) */
-#define USERS_AFFILIATION_MAX 300  /* characters */
-#define USERS_BIO_MAX         5000 /* characters */
-#define USERS_PASSWORD_MIN    8    /* bytes */
-#define USERS_PASSWORD_MAX    1024 /* bytes */
-#define USERS_MARKDOWN_MAX    100000
-#define USERS_TOKEN_BYTES     32
-#define USERS_TOKEN_MAX       256 /* longer tokens are not ours: refused without a query */
-#define USERS_NO_PASSWORD     "!" /* stored instead of a hash: no password can match */
-#define USERS_PAGE_DEFAULT    50
-#define USERS_PAGE_MAX        200
+#define USERS_NAME_MAX         200  /* characters, after trimming */
+#define USERS_EMAIL_MAX        254  /* bytes (RFC 5321 path limit) */
+#define USERS_AFFILIATION_MAX  300  /* characters */
+#define USERS_BIO_MAX          5000 /* characters */
+#define USERS_PASSWORD_MIN     8    /* bytes */
+#define USERS_PASSWORD_MAX     1024 /* bytes */
+#define USERS_MARKDOWN_MAX     100000
+#define USERS_TOKEN_BYTES      32
+#define USERS_TOKEN_MAX        256 /* longer tokens are not ours: refused without a query */
+#define USERS_NO_PASSWORD      "!" /* stored instead of a hash: no password can match */
+#define USERS_PAGE_DEFAULT     50
+#define USERS_PAGE_MAX         200
+#define USERS_COUNT_EXACT      2000  /* users-list totals above this are estimates */
+#define USERS_SORT_MATCHES_MAX 20000 /* filtered lists up to this many matches sort them */
 
 /* The service context handed to every handler as call->svc (and to the command line). */
 struct users_ctx {
@@ -303,11 +305,13 @@ struct users_list_query {
         unsigned limit;
 };
 
-/* One page of the users list; *next_cursor is "" on the last page. EJ_ERR_INVALID field
- * "page.cursor" for a cursor that is not ours. */
+/* One page of the users list; *next_cursor is "" on the last page. *total is exact when at
+ * most USERS_COUNT_EXACT accounts match (*total_exact), otherwise the planner's estimate.
+ * EJ_ERR_INVALID field "page.cursor" for a cursor that is not ours (or of another sort). */
 enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                                 const struct users_list_query *q, Ej__Users__User ***users,
-                                size_t *n, char **next_cursor, uint64_t *total, struct ej_err *err);
+                                size_t *n, char **next_cursor, uint64_t *total, bool *total_exact,
+                                struct ej_err *err);
 
 /* Appends an activity row on its own. */
 enum ej_status store_activity_add(struct ej_db *db, const struct users_act *act,

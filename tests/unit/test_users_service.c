@@ -969,6 +969,13 @@ static void test_list_users(void)
                 pg.cursor = ej_arena_strdup(arena, lr->page->next_cursor);
         }
         CHECK(seen == 23 && pages == 3 && ordered);
+        CHECK(lr && lr->total_exact);
+        /* A cursor belongs to its sort. */
+        lq.sort = "created";
+        CHECK(send_full("list_users", &lq.base, AS(admin->id, "admin"),
+                        &ej__users__list_users_response__descriptor, R(&lr), &err,
+                        NULL) == EJ_ERR_INVALID);
+        CHECK(strcmp(err.field, "page.cursor") == 0);
         /* Descending by e-mail, role filter, search by e-mail. */
         lq.desc = true;
         lq.sort = "email";
