@@ -55,12 +55,12 @@ static enum ej_status check_access(struct files_ctx *ctx, const struct ej_call *
 {
         if (row->public_)
                 return EJ_OK;
-        if (grant != NULL && grant[0] != '\0')
-                return ej_grant_verify(&ctx->cfg.grant_key, grant, row->id, call->user_id,
-                                       ej_now_ms(), NULL, 0, err);
         if (row->resource[0] == '\0' && call->user_id[0] != '\0' &&
             strcmp(call->user_id, row->owner_id) == 0)
                 return EJ_OK;
+        if (grant != NULL && grant[0] != '\0')
+                return ej_grant_verify(&ctx->cfg.grant_key, grant, row->id, call->user_id,
+                                       ej_now_ms(), NULL, 0, err);
         return ej_err_set(err, EJ_ERR_FORBIDDEN, "grant", "you may not read this file");
 }
 
