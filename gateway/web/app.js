@@ -1056,7 +1056,10 @@ async function renderMe() {
       { name: 'bio', label: 'Short biography', type: 'textarea', required: false, maxLength: 5000, value: user.bio },
       {
         name: 'theme', label: 'Theme', type: 'select', required: false, noOptionalMark: true, value: user.theme || '',
-        options: [['', 'Follow my system (light or dark)'], ...THEMES], hint: 'How these pages look to you.',
+        /* An empty theme keeps the stored one, so "follow my system" is offered only while the
+         * account has none stored. */
+        options: [...(user.theme ? [] : [['', 'Follow my system (light or dark)']]), ...THEMES],
+        hint: 'How these pages look to you.',
       },
     ],
     onSubmit: async (values) => {
@@ -1995,6 +1998,13 @@ async function render() {
     else if (state.consentRequired && route.auth === 'user' && !route.consentFree) view = renderConsentWait();
     else view = await route.render(ctx);
   } catch (err) {
+    if (err instanceof ApiError && err.status === 401 && route && route.auth === 'user') {
+      /* The session ended elsewhere (logout, password change, expiry): sign in again. */
+      setUser(null, false);
+      state.flash = { text: 'Your session has ended. Please log in again.', kind: 'info' };
+      navigate('/login?next=' + encodeURIComponent(location.pathname + location.search), { replace: true });
+      return;
+    }
     if (!(err instanceof ApiError)) console.error(err);
     view = renderError(err);
   }
