@@ -676,6 +676,26 @@ static void test_types(void)
         CHECK(fi && strcmp(fi->name, "Él\xc3\xa8ve r\xc3\xa9sum\xc3\xa9.pdf") == 0);
         CHECK(upload("manuscript", "\xff\xfe", pdf, 5000, -1, owner, &fi, &err) == EJ_OK);
         CHECK(fi && strcmp(fi->name, "file") == 0);
+        /* Bidi overrides and zero-width characters are dropped; hidden-file dots too. */
+        CHECK(upload("manuscript",
+                     ".cv\xe2\x80\xae"
+                     "fdp.exe\xe2\x80\x8b",
+                     pdf, 5000, -1, owner, &fi, &err) == EJ_OK);
+        CHECK(fi && strcmp(fi->name, "cvfdp.exe") == 0);
+        /* Long names are cut to 200 characters, the extension kept. */
+        {
+                char longname[700];
+                size_t k = 0;
+
+                for (int i = 0; i < 300; i++) {
+                        memcpy(longname + k, "\xc3\xa9", 2); /* é: 2 bytes, 1 character */
+                        k += 2;
+                }
+                memcpy(longname + k, ".pdf", 5);
+                CHECK(upload("manuscript", longname, pdf, 5000, -1, owner, &fi, &err) == EJ_OK);
+                CHECK(fi && strlen(fi->name) == 196 * 2 + 4);
+                CHECK(fi && strcmp(fi->name + strlen(fi->name) - 4, ".pdf") == 0);
+        }
         CHECK(temp_files() == 0);
         free(pdf);
 }
