@@ -695,8 +695,28 @@ enum ej_status users_verify_email(struct ej_call *call, const ProtobufCMessage *
 {
         const Ej__Users__TokenRequest *in = (const Ej__Users__TokenRequest *)req;
         Ej__Users__UserResponse *out = (Ej__Users__UserResponse *)resp;
+        struct users_ctx *ctx = call->svc;
+        struct users_mail mail;
+        const char *vars[7];
+        struct ej_err merr;
+        enum ej_status st = apply_token(call, in->token, "verify_email", NULL, &out->user, err);
 
-        return apply_token(call, in->token, "verify_email", NULL, &out->user, err);
+        if (st != EJ_OK)
+                return st;
+        /* The welcome mail is a courtesy: the verification stands without it. */
+        vars[0] = "name";
+        vars[1] = out->user->name;
+        vars[2] = "link";
+        vars[3] = ej_arena_printf(call->arena, "%s/login", ctx->public_url);
+        vars[4] = "email";
+        vars[5] = out->user->email;
+        vars[6] = NULL;
+        mail.tpl = "welcome";
+        mail.to = out->user->email;
+        mail.vars = vars;
+        if (store_mail_queue(call->db, &mail, &merr) != EJ_OK)
+                ej_warn(call->request_id, "welcome mail not queued: %s", merr.msg);
+        return EJ_OK;
 }
 
 /* Mails a new verification link to `user` (unverified, active). */

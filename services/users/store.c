@@ -1559,3 +1559,15 @@ enum ej_status store_user_mark_verified(struct ej_db *db, const char *user_id, s
 
         return ej_db_exec(db, sql_mark_verified, 1, params, NULL, err);
 }
+
+enum ej_status store_mail_queue(struct ej_db *db, const struct users_mail *mail, struct ej_err *err)
+{
+        enum ej_status st = ej_db_begin(db, err);
+
+        if (st != EJ_OK)
+                return st;
+        st = ej_mail_enqueue(db, mail->tpl, mail->to, mail->vars, err);
+        if (st != EJ_OK)
+                return fail(db, st);
+        return commit(db, err);
+}

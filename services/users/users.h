@@ -357,6 +357,10 @@ enum ej_status store_export_json(struct ej_db *db, struct ej_arena *a, const cha
 /* Marks the account's e-mail address verified (no-op when it already is). */
 enum ej_status store_user_mark_verified(struct ej_db *db, const char *user_id, struct ej_err *err);
 
+/* Queues one mail on its own (when nothing else changes with it). */
+enum ej_status store_mail_queue(struct ej_db *db, const struct users_mail *mail,
+                                struct ej_err *err);
+
 /* Bulk insert of synthetic users for the benchmark (see users_cli_seed_bench). */
 enum ej_status store_bench_seed(struct ej_db *db, long count, const char *password_hash,
                                 struct ej_err *err);

@@ -545,6 +545,8 @@ static void test_verification(void)
         CHECK(token_op("verify_email", token2, &ej__users__user_response__descriptor, &out, &err) ==
               EJ_OK);
         CHECK(out && ((Ej__Users__UserResponse *)out)->user->verified);
+        /* Registration, the resent link, and the welcome. */
+        CHECK(mails_to(email) == 3);
         CHECK(token_op("verify_email", token2, &ej__users__user_response__descriptor, &out, &err) ==
               EJ_ERR_INVALID);
         CHECK(strcmp(err.msg, "this link has already been used") == 0);
