@@ -269,7 +269,9 @@ export function renderSafeHtml(container, html) {
     const kids = [...node.childNodes].map(copy).flat().filter(Boolean);
     const tag = String(node.localName).toLowerCase();
     if (!SAFE_TAGS.has(tag)) return kids.length ? kids : null;
-    const el = document.createElement(tag);
+    /* The page's own title is an h2: the document's headings go below it. */
+    const heading = /^h([1-6])$/.exec(tag);
+    const el = document.createElement(heading ? 'h' + Math.min(6, Number(heading[1]) + 2) : tag);
     if (tag === 'a') {
       const href = node.getAttribute('href') || '';
       if (/^(https?:|mailto:|\/(?![/\\])|#)/i.test(href)) el.setAttribute('href', href);
@@ -1284,10 +1286,17 @@ async function renderPrivacy() {
   const body = h('div', { class: 'prose', id: 'privacy-text' });
   renderSafeHtml(body, policy.value.html);
   if (!body.childNodes.length) body.append(h('p', null, 'The privacy policy has not been published yet.'));
+  /* A policy that opens with its own title gives the page its title. */
+  let title = 'Privacy policy';
+  const first = body.firstElementChild;
+  if (first && first.tagName === 'H3' && first.textContent.trim()) {
+    title = first.textContent.trim();
+    first.remove();
+  }
   const c = consent.status === 'fulfilled' ? consent.value : null;
   const version = c && Number(c.version) ? Number(c.version) : 0;
   return h('article', { class: 'panel panel-prose', 'aria-labelledby': 'privacy-title' },
-    pageHeader('Privacy policy', null, 'privacy-title'),
+    pageHeader(title, null, 'privacy-title'),
     h('p', { class: 'muted', id: 'privacy-meta' },
       version ? 'Current consent version: ' + version + (c.publishedAtMs ? ' (published ' + formatDate(c.publishedAtMs) + ')' : '') + '. ' : '',
       policy.value.updatedAtMs && Number(policy.value.updatedAtMs) ? 'Policy last updated ' + formatDate(policy.value.updatedAtMs) + '.' : ''),

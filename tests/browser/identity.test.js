@@ -90,6 +90,8 @@ test('register, verify by the mailed link, log in, edit the profile, log out', {
     const session = (await context.cookies()).find((c) => /session/.test(c.name));
     assert.ok(session, 'a session cookie');
     assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Lax');
+    assert.equal(await page.evaluate(() => document.cookie.includes('session')), false);
     assert.ok(session.expires > Date.now() / 1000 + 86400, 'remember me keeps the session for days');
     assert.equal(await page.locator('[data-field="affiliation"]').innerText(), "King's College London");
     assert.equal(await page.locator('[data-field="orcid"]').innerText(), '0000-0002-1825-0097');
@@ -274,7 +276,7 @@ test('a required consent version blocks the app until accepted', { timeout: 1200
     await dlg.waitFor({ timeout: 15000 });
     assert.equal(await dlg.getAttribute('role'), 'dialog');
     assert.equal(await dlg.getAttribute('aria-modal'), 'true');
-    await them.page.waitForSelector('#consent-text h1, #consent-text strong', { timeout: 15000 });
+    await them.page.waitForSelector('#consent-text h3, #consent-text strong', { timeout: 15000 });
     assert.match(await them.page.locator('#consent-text').innerText(), new RegExp(marker));
     assert.equal(await them.page.locator('#consent-text strong').first().innerText(), 'your name');
     assert.equal(await them.page.locator('#consent-text script').count(), 0);
