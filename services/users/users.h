@@ -57,8 +57,8 @@
 #define USERS_NO_PASSWORD      "!" /* stored instead of a hash: no password can match */
 #define USERS_PAGE_DEFAULT     50
 #define USERS_PAGE_MAX         200
-#define USERS_COUNT_EXACT      2000  /* users-list totals above this are estimates */
-#define USERS_SORT_MATCHES_MAX 20000 /* filtered lists up to this many matches sort them */
+#define USERS_COUNT_EXACT      2000 /* users-list totals above this are estimates */
+#define USERS_SORT_MATCHES_MAX 5000 /* filtered lists up to this many matches sort them */
 
 /* The service context handed to every handler as call->svc (and to the command line). */
 struct users_ctx {
