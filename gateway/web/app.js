@@ -1423,7 +1423,24 @@ function renderAdminUsers(ctx) {
     if (!users.length) return h('p', { class: 'empty' }, 'No users match these filters.');
     return h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'users-table' },
       h('caption', { class: 'visually-hidden' }, 'Users'),
-      h('thead', null, h('tr', null, ['Name', 'E-mail', 'Roles', 'Status', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', null, h('tr', null, [['Name', 'name'], ['E-mail', 'email'], ['Roles'], ['Status'], ['Created', 'created']].map(([t, key]) => {
+        if (!key) return h('th', { scope: 'col' }, t);
+        const active = filters.sort === key;
+        const next = active && filters.dir === 'asc' ? 'desc' : 'asc';
+        /* A header sorts by its column; again reverses the order. */
+        return h('th', { scope: 'col', 'aria-sort': active ? (filters.dir === 'asc' ? 'ascending' : 'descending') : false },
+          h('button', {
+            type: 'button', class: 'sort-button', 'data-sort': key,
+            onclick: async () => {
+              sort.value = key;
+              dir.value = next;
+              await apply();
+              const again = document.querySelector('.sort-button[data-sort="' + key + '"]');
+              if (again) again.focus(); /* the table was redrawn: keep the keyboard's place */
+            },
+          }, t, h('span', { class: 'sort-mark', 'aria-hidden': 'true' }, active ? (filters.dir === 'asc' ? ' ▲' : ' ▼') : ''),
+          h('span', { class: 'visually-hidden' }, active ? ', sorted ' + (filters.dir === 'asc' ? 'ascending' : 'descending') : ', sort')));
+      }))),
       h('tbody', null, users.map((u) => h('tr', { 'data-user-id': u.id },
         h('td', { 'data-label': 'Name' }, h('a', { href: '/admin/users/' + encodeURIComponent(u.id) }, u.name || '(no name)')),
         h('td', { 'data-label': 'E-mail', class: 'cell-email' }, u.email),
@@ -1456,7 +1473,7 @@ function renderAdminUsers(ctx) {
       q: filters.query, role: filters.role, status: filters.status,
       sort: filters.sort === 'name' ? '' : filters.sort, dir: filters.dir === 'asc' ? '' : filters.dir,
     }));
-    list.reload();
+    return list.reload();
   };
   for (const s of [role, status, sort, dir]) s.addEventListener('change', apply);
   let timer = 0;
