@@ -157,4 +157,11 @@ describe('consent', () => {
     assert.ok([400, 409].includes(res.status), `status ${res.status}: ${text}`);
     assert.equal(JSON.parse(text).error.field, 'consent');
   });
+
+  test('the last admin cannot remove their own admin role', async () => {
+    const res = await stack.fetch(`/api/admin/users/${admin.user.id}/roles/admin`, json('DELETE', undefined, as(admin)));
+    const text = await res.text();
+    assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}: ${text}`);
+    await expectOk(await stack.fetch('/api/admin/users', { headers: as(admin) }), 'still an admin');
+  });
 });
