@@ -7,7 +7,10 @@
 
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
 const {
+  ROOT,
   startStack,
   startGateway,
   createUser,
@@ -763,6 +766,23 @@ describe('GDPR: export and erasure', () => {
     assert.ok(act.entries.length >= 1, 'the export is in the activity log');
   });
 
+  test('export gathers every service\'s part over the bus (the files service holds an upload)', async () => {
+    const u = await createUser(stack, { roles: ['author'], name: 'File Exporter' });
+    const name = `gdpr-probe-${Date.now()}.txt`;
+    const up = await stack.fetch(`/api/files?kind=manuscript&name=${name}`, {
+      method: 'PUT',
+      headers: { ...as(u), 'content-type': 'text/plain' },
+      body: 'A manuscript held about this person.\n',
+    });
+    const upText = await up.text();
+    assert.equal(up.status, 201, upText);
+    const file = JSON.parse(upText);
+    const res = await stack.fetch('/api/me/export', { headers: as(u) });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.ok(text.includes(file.id || file.fileId || name) || text.includes(name), `the upload (${name}) is in the export: ${text.slice(0, 400)}`);
+  });
+
   test('erasure by an admin anonymises: login impossible, list shows "Deleted user", user.erased in the outbox and the stream', async () => {
     const u = await createUser(stack, { roles: ['author'], name: 'Erase Me Completely' });
     await expectOk(await stack.fetch('/api/me', json('PATCH', { name: 'Erase Me Completely', affiliation: 'Forget Institute', bio: 'private bio' }, as(u))));
@@ -794,6 +814,14 @@ describe('GDPR: export and erasure', () => {
       if (published !== 't') await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal(published, 't', 'relayed to JetStream');
+    const eventId = stack.sql(
+      `SELECT id::text FROM users.outbox WHERE type = 'user.erased' AND position(convert_to('${u.user.id}', 'UTF8') in payload) > 0`,
+    )[0][0];
+    const build = path.isAbsolute(stack.env.BUILD) ? stack.env.BUILD : path.join(ROOT, stack.env.BUILD);
+    const dump = execFileSync(path.join(build, 'bin', 'events-dump'), [stack.natsUrl, 'EJ_EVENTS'], { encoding: 'utf8', timeout: 10000 });
+    const line = dump.split('\n').find((l) => l.split(' ')[1] === eventId);
+    assert.ok(line, `event ${eventId} in the EJ_EVENTS stream`);
+    assert.match(line, /\buser\.erased\b/);
     const act = await expectOk(await stack.fetch(`/api/admin/activity?kind=erasure&user_id=${u.user.id}`, { headers: as(admin) }));
     assert.ok(act.entries.length >= 1, 'the erasure is in the activity log');
   });
