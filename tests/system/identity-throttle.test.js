@@ -6,7 +6,7 @@
 
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
-const { startStack, startGateway, logIn } = require('./stack.js');
+const { startStack, startGateway, logIn, createUser } = require('./stack.js');
 
 const MAX_ACCOUNT = 3;
 const MAX_ADDR = 6;
@@ -70,6 +70,14 @@ before(async () => {
 
 after(() => {
   if (stack) stack.stop();
+});
+
+describe('without EJ_DEV_MAIL', () => {
+  test('the caught-mail route does not exist, even for an admin', async () => {
+    const a = await createUser(stack, { roles: ['admin'] });
+    const res = await stack.fetch('/api/admin/dev-mail', { headers: { cookie: a.cookie } });
+    assert.equal(res.status, 404, await res.text());
+  });
 });
 
 describe('per account', () => {

@@ -585,6 +585,21 @@ describe('CSRF and safe methods', () => {
     assert.equal(now.user.name, 'Before Csrf');
   });
 
+  test('an Origin on another port or scheme of the same host is foreign too; JSON with a charset is fine', async () => {
+    const u = await createUser(stack, { roles: ['author'], name: 'Port Person' });
+    const port = Number(new URL(stack.url).port);
+    for (const origin of [`http://127.0.0.1:${port + 1}`, `https://127.0.0.1:${port}.evil.example`, `http://127.0.0.1:${port}@evil.example`]) {
+      await expectError(await stack.fetch('/api/me', json('PATCH', { name: 'Moved' }, { ...as(u), origin })), 403);
+    }
+    assert.equal((await expectOk(await me(u))).user.name, 'Port Person');
+    const ok = await stack.fetch('/api/me', {
+      method: 'PATCH',
+      headers: { ...as(u), 'content-type': 'application/json; charset=utf-8', origin: stack.url },
+      body: JSON.stringify({ name: 'Charset Person' }),
+    });
+    assert.equal(ok.status, 200, await ok.text());
+  });
+
   test('a POST marked Sec-Fetch-Site: cross-site is 403', async () => {
     const u = await createUser(stack, { roles: ['author'], name: 'Sfs Person' });
     await expectError(await stack.fetch('/api/me', json('PATCH', { name: 'Changed' }, { ...as(u), 'sec-fetch-site': 'cross-site' })), 403);
@@ -824,6 +839,19 @@ describe('GDPR: export and erasure', () => {
     assert.match(line, /\buser\.erased\b/);
     const act = await expectOk(await stack.fetch(`/api/admin/activity?kind=erasure&user_id=${u.user.id}`, { headers: as(admin) }));
     assert.ok(act.entries.length >= 1, 'the erasure is in the activity log');
+  });
+
+  test('erasing a person who holds files never fails (no foreign key stops it)', async () => {
+    const u = await createUser(stack, { roles: ['author'] });
+    const up = await stack.fetch('/api/files?kind=manuscript&name=held.txt', {
+      method: 'PUT',
+      headers: { ...as(u), 'content-type': 'text/plain' },
+      body: 'held\n',
+    });
+    assert.equal(up.status, 201, await up.text());
+    await expectOk(await stack.fetch(`/api/admin/users/${u.user.id}/erase`, post({}, as(admin))), 'erase');
+    const seen = await expectOk(await stack.fetch(`/api/admin/users/${u.user.id}`, { headers: as(admin) }));
+    assert.equal(seen.user.erased, true);
   });
 
   test('self-service erasure is confirmed by a mailed link', async () => {
