@@ -93,7 +93,10 @@ struct gw_stream {
         long long sent_bytes;
         bool commit_sent;
         natsMsg *commit_reply;
-        bool aborted; /* the service dropped the upload (or we told it to) */
+        bool aborted;      /* the service dropped the upload (or we told it to) */
+        bool echo_pending; /* a later chunk found the upload gone: see settle_echo */
+        uint64_t echo_seq;
+        struct ej_err echo;
 
         /* Download. */
         char *file_id, *grant;
@@ -638,19 +641,44 @@ static void on_begin_reply(struct gw_stream *st, natsMsg *m)
         wake(st);
 }
 
+/* Fails with the echo of a later chunk (an upload the service already dropped) once every
+ * earlier chunk has answered: the earlier one may carry the real reason (415, 413). Caller
+ * holds mu. */
+static void settle_echo(struct gw_stream *st)
+{
+        if (st->echo_pending && st->echo_seq <= st->acked)
+                fail(st, st->echo.status, "%s", st->echo.msg);
+}
+
 static void on_chunk_reply(struct gw_stream *st, natsMsg *m, uint64_t seq)
 {
-        if (natsMsg_IsNoResponders(m) || ej_bus_reply_status(m, NULL) != EJ_OK) {
+        struct ej_err e = {0};
+        enum ej_status code = EJ_ERR_UNAVAILABLE;
+
+        if (natsMsg_IsNoResponders(m))
+                ej_err_set(&e, code, NULL, "the files service is not available");
+        else
+                code = ej_bus_reply_status(m, &e);
+        if (code != EJ_OK) {
                 st->aborted = true; /* the service dropped the upload */
-                fail_reply(st, m, "files");
+                /* "No responders" and not_found are what chunks sent after the service ended
+                 * the upload get; their replies can overtake the one that says why. */
+                if ((code == EJ_ERR_UNAVAILABLE || code == EJ_ERR_NOT_FOUND) && seq > st->acked) {
+                        if (!st->echo_pending || seq < st->echo_seq) {
+                                st->echo_pending = true;
+                                st->echo_seq = seq;
+                                st->echo = e;
+                        }
+                        return;
+                }
+                fail(st, code, "%s", e.msg[0] ? e.msg : ej_status_name(code));
                 return;
         }
-        if (seq + 1 > st->acked) {
-                uint64_t chunks = seq + 1 - st->acked;
-
+        if (seq + 1 > st->acked)
                 st->acked = seq + 1;
-                (void)chunks;
-        }
+        settle_echo(st);
+        if (st->failed)
+                return;
         if (st->next_seq == st->acked && !st->commit_sent)
                 st->deadline_ms = 0;
         else
