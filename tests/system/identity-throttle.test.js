@@ -121,6 +121,15 @@ describe('per client address', () => {
     await expectStatus(await login(stack, emails[MAX_ADDR], PASSWORD, freshAddr()), 200, 'another address');
   });
 
+  test('guesses at addresses that have no account count too', async () => {
+    const addr = freshAddr();
+    for (let i = 0; i < MAX_ADDR; i++) {
+      await expectStatus(await login(stack, freshEmail(), 'any password 1', addr), 401, `unknown ${i + 1}`);
+    }
+    const real = await account();
+    await expect429(await login(stack, real, PASSWORD, addr), 'a real account from the spraying address');
+  });
+
   test('a forged left-most X-Forwarded-For hop does not escape the limit', async () => {
     // The stack trusts 127.0.0.1 as a proxy: the right-most hop it did not add itself counts,
     // whatever a client wrote in front of it.
