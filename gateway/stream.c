@@ -70,8 +70,10 @@ struct gw_stream {
         bool failed;
         struct ej_err fail;
 
-        bool authing; /* ej.users.authenticate in flight */
-        bool authed;  /* principal known (or anonymous for a download) */
+        bool authing;          /* ej.users.authenticate in flight */
+        bool authed;           /* principal known (or anonymous for a download) */
+        bool consent_required; /* the principal owes consent to the current notice */
+        bool consent_denied;   /* the failure is 403 consent_required */
 
         /* Upload. */
         char *kind, *filename, *ctype_hint;
@@ -344,7 +346,10 @@ static enum MHD_Result queue_error(struct gw_stream *st, enum ej_status code, co
 {
         struct gw_out out = {0};
 
-        gw_out_error(&out, st->req, code, msg, field);
+        if (st->consent_denied)
+                gw_out_denied(&out, st->req, GW_ACCESS_CONSENT);
+        else
+                gw_out_error(&out, st->req, code, msg, field);
         return queue_json(st, out.status, &out.body, NULL);
 }
 
@@ -535,7 +540,15 @@ static void ensure_buf(struct gw_stream *st)
  * holds mu. */
 static bool maybe_begin(struct gw_stream *st)
 {
-        if (st->begin_sent || st->failed || !st->authed || (st->multipart && !st->file_seen))
+        if (st->begin_sent || st->failed || !st->authed)
+                return false;
+        /* Uploads wait for consent like every other piece of work (routes.h). */
+        if (st->req && gw_consent_blocks(st->req->route, st->consent_required)) {
+                st->consent_denied = true;
+                fail(st, EJ_ERR_FORBIDDEN, "accept the current consent notice first");
+                return false;
+        }
+        if (st->multipart && !st->file_seen)
                 return false;
         if (st->kind == NULL || st->kind[0] == '\0') {
                 fail(st, EJ_ERR_INVALID,
@@ -569,6 +582,7 @@ static void on_auth_reply(struct gw_stream *st, natsMsg *m)
 
                         st->user_id = xstrdup(p->user_id);
                         st->roles = xstrdup(gw_join_roles(a, p->n_roles, p->roles));
+                        st->consent_required = p->consent_required;
                         ej_arena_destroy(a);
                 } else if (st->dir == DIR_UPLOAD) {
                         if (p)
@@ -1389,6 +1403,7 @@ static bool resolve_session(struct gw_stream *st, bool required)
         if (gw_sessions_get(req->gw->sessions, hash, req->arena, &p)) {
                 st->user_id = xstrdup(p.user_id);
                 st->roles = dup_or_null(p.roles);
+                st->consent_required = p.consent_required;
                 st->authed = true;
                 return true;
         }
@@ -1428,7 +1443,7 @@ static enum MHD_Result first_call(struct gw_req *req)
                         st->ctype_hint = dup_or_null(ct);
                 }
                 if (!resolve_session(st, true) ||
-                    (!st->failed && !st->multipart && maybe_begin(st))) {
+                    (!st->failed && maybe_begin(st) && !st->multipart)) {
                         st->first_hold = true;
                         st->first_again = true;
                         hold(st);

@@ -13,7 +13,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { startStack, signUp } = require('./stack.js');
+const { startStack, signUp, createUser } = require('./stack.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CHUNK = 256 * 1024; // the files service's chunk_size (proto/files.proto)
@@ -483,6 +483,28 @@ function fileSuite(label, envFn) {
       const down = /gateway_file_bytes_total\{direction="download"\} (\S+)/.exec(text);
       assert.ok(up && Number(up[1]) > 50 * MIB, 'upload bytes');
       assert.ok(down && Number(down[1]) > 50 * MIB, 'download bytes');
+    });
+
+    // Last: a required consent notice concerns everyone on this stack.
+    test('an upload waits for consent like any other work (403 consent_required)', async () => {
+      const admin = await createUser(stack, { roles: ['admin'], name: 'Files Admin' });
+      const pub = await stack.fetch('/api/admin/consent', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', cookie: admin.cookie },
+        body: JSON.stringify({ markdown: '# Consent\n\nWe keep your files.', required: true }),
+      });
+      assert.ok(pub.status >= 200 && pub.status < 300, `publish consent: ${pub.status} ${await pub.text()}`);
+      for (const send of [putFile, postFile]) {
+        let res;
+        for (let i = 0; i < 20; i++) {
+          res = await send(stack, alice.cookie, Buffer.from('after the notice'), { name: 'c.txt' });
+          if (res.status !== 201) break;
+          await res.arrayBuffer();
+          await sleep(100); // the cached session is dropped by a broadcast
+        }
+        const body = await expectJson(res, 403);
+        assert.equal(body.error.code, 'consent_required');
+      }
     });
   });
 }

@@ -26,6 +26,19 @@ void gw_out_error(struct gw_out *out, struct gw_req *req, enum ej_status st, con
         (void)field;
 }
 
+void gw_out_denied(struct gw_out *out, struct gw_req *req, enum gw_access why)
+{
+        (void)out;
+        (void)req;
+        (void)why;
+}
+
+bool gw_consent_blocks(const struct gw_route *route, bool consent_required)
+{
+        (void)route;
+        return consent_required;
+}
+
 bool gw_sessions_get(struct gw_sessions *s, const char *hash, struct ej_arena *arena,
                      struct gw_principal *out)
 {
