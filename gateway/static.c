@@ -6,7 +6,8 @@
  * refused (MHD has already decoded %xx escapes, so encoded traversal is caught too), and every
  * file is opened relative to the root's directory descriptor. Responses stream the file
  * (MHD_create_response_from_fd) with a Content-Type by extension, an ETag from size and mtime
- * (If-None-Match gives 304), and Cache-Control: no-cache for index.html, an hour for the rest.
+ * (If-None-Match gives 304), and Cache-Control: no-cache on every file, so a browser revalidates
+ * each time (a cheap 304) and never runs a stale script after a deploy.
  * Read-only after open; thread-safe.
  */
 #include "gateway.h"
@@ -175,8 +176,6 @@ struct MHD_Response *gw_static_response(struct gw_static *st, const char *path,
         if (resp == NULL)
                 return NULL;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                strcmp(name, "index.html") == 0 ? "no-cache"
-                                                                : "public, max-age=3600");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
         return resp;
 }

@@ -21,6 +21,9 @@
 #   EJ_SMTP_URL       a real SMTP server for the services instead of the catcher (unset: the
 #                     catcher, which keeps mail in memory and in $EJ_VAR/mail; see README)
 #   EJ_SITE_NAME      the journal's name ("EasyJournal Demo Journal")
+#   EJ_PUBLIC_URL     the address mailed links point at (http://127.0.0.1:$EJ_HTTP_PORT)
+#   EJ_GDPR_SERVICES  the services whose part the users service gathers for a personal-data
+#                     export (every service but users, comma-separated)
 #   EJ_LOG_LEVEL      debug, info, warn, error (info)
 #   EJ_START_TIMEOUT  seconds to wait for each process to become ready (30)
 #   BUILD             build directory holding bin/ (build; relative to the repository or absolute)
@@ -424,7 +427,7 @@ grant_key() {
 
 # Starts process $1 (a service name or "gateway") with the stack's environment.
 start_app() {
-        local name=$1 bin log=$LOGS/$1.log pid i admin_port
+        local name=$1 bin log=$LOGS/$1.log pid i admin_port gdpr s
         if live_pid "$name" >/dev/null; then
                 return 0
         fi
@@ -448,9 +451,16 @@ start_app() {
         [[ -n $admin_port ]] || die "unknown service $name (services: ${SERVICES[*]})"
         bin=$BIN/ej-$name
         [[ -x $bin ]] || die "$bin missing: run make first"
+        # Every service but users answers ej.<svc>.gdpr_export.
+        gdpr=""
+        for s in "${SERVICES[@]}"; do
+                [[ $s == users ]] || gdpr=${gdpr:+$gdpr,}$s
+        done
         setsid env EJ_DB_URL="$EJ_DB_URL" EJ_NATS_URL="$EJ_NATS_URL" \
                 EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_ADMIN_ADDR="127.0.0.1:$admin_port" \
                 EJ_SMTP_URL="$EJ_SMTP_URL" EJ_SITE_NAME="$EJ_SITE_NAME" \
+                EJ_PUBLIC_URL="${EJ_PUBLIC_URL:-http://127.0.0.1:$EJ_HTTP_PORT}" \
+                EJ_GDPR_SERVICES="${EJ_GDPR_SERVICES-$gdpr}" \
                 EJ_GRANT_KEY="${EJ_GRANT_KEY:-$(grant_key)}" EJ_FILES_DIR="${EJ_FILES_DIR:-$EJ_VAR/files}" \
                 "$bin" >>"$log" 2>&1 </dev/null &
         pid=$!

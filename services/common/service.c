@@ -57,7 +57,8 @@ struct svc_runtime {
         struct ej_metrics *metrics;
         struct ej_health *health;
         struct ej_relay *relay;
-        struct ej_mailer *mailer; /* NULL when EJ_SMTP_URL is unset */
+        struct ej_mailer *mailer;       /* NULL when EJ_SMTP_URL is unset */
+        struct ej_consumer **consumers; /* def->n_consumers, NULL until started */
         struct svc_worker *workers;
         atomic_int stopping;
 };
@@ -434,6 +435,24 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         st = ej_relay_start(&rt.relay, &rcfg, err);
         if (st != EJ_OK)
                 goto out;
+        if (def->n_consumers > 0)
+                rt.consumers = xcalloc(def->n_consumers, sizeof(*rt.consumers));
+        for (size_t i = 0; i < def->n_consumers; i++) {
+                struct ej_consumer_config ccfg;
+
+                memset(&ccfg, 0, sizeof(ccfg));
+                ccfg.conninfo = rt.cfg.db_url;
+                ccfg.schema = def->name;
+                ccfg.nc = ej_bus_conn(rt.bus);
+                ccfg.durable = def->consumers[i].durable;
+                ccfg.filter = def->consumers[i].filter;
+                ccfg.fn = def->consumers[i].fn;
+                ccfg.ud = def->svc;
+                st = ej_consumer_start(&rt.consumers[i], &ccfg, err);
+                if (st != EJ_OK)
+                        goto out;
+                ej_info(NULL, "consumer %s on %s", ccfg.durable, ccfg.filter);
+        }
         /* Mail queued by this service (mail.h) is sent by a thread of its own. */
         if (rt.cfg.mail.smtp.url != NULL) {
                 rt.cfg.mail.conninfo = rt.cfg.db_url;
@@ -481,6 +500,10 @@ out:
         if (rt.workers)
                 stop_workers(&rt);
         ej_health_stop(rt.health);
+        if (rt.consumers)
+                for (size_t i = 0; i < def->n_consumers; i++)
+                        ej_consumer_stop(rt.consumers[i]);
+        free(rt.consumers);
         ej_relay_stop(rt.relay);
         ej_mailer_stop(rt.mailer);
         if (rt.workers)

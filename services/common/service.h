@@ -21,6 +21,7 @@
 
 #include "bus.h"
 #include "db.h"
+#include "events.h"
 #include "mem.h"
 #include "status.h"
 
@@ -50,13 +51,24 @@ struct ej_op {
         ej_op_fn fn;
 };
 
+/* A durable event consumer the runtime runs for the service (events.h): each event matching
+ * `filter` is handed to `fn` (with ej_service_def.svc as `ud`) inside a transaction on the
+ * consumer's own connection, exactly once per durable name. */
+struct ej_service_consumer {
+        const char *durable; /* e.g. "files-user-erased"; unique per service and purpose */
+        const char *filter;  /* e.g. "ej.evt.users.erased" */
+        ej_event_fn fn;
+};
+
 struct ej_service_def {
         const char *name; /* "users": schema, queue group, subject prefix, log name */
         const struct ej_op *ops;
         size_t n_ops;
         const struct ej_migration *migrations;
         size_t n_migrations;
-        void *svc; /* handed to every handler as call->svc */
+        void *svc;                                   /* handed to every handler as call->svc */
+        const struct ej_service_consumer *consumers; /* may be NULL */
+        size_t n_consumers;
 };
 
 /* True when `roles` (comma-separated) contains `role`. */
@@ -69,6 +81,8 @@ int ej_call_has_role(const struct ej_call *call, const char *role);
  * When EJ_SMTP_URL is set it also starts the mail sender for the service's mail outbox (mail.h;
  * EJ_SMTP_STARTTLS, EJ_SMTP_USER, EJ_SMTP_PASSWORD, EJ_MAIL_FROM, ...); unset, mail is queued
  * but not sent, with a warning at start.
+ * The consumers of def->consumers start once the relay runs and stop after the workers (each
+ * finishes the event in hand).
  * Returns EJ_OK after a clean stop; a start-up failure returns its status with `err` filled,
  * for main() to print on one line and exit 1. */
 enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *err);

@@ -145,6 +145,12 @@ enum ej_status store_blind_get(struct ej_db *db, struct ej_arena *a, const char 
 enum ej_status store_files_by_owner(struct ej_db *db, struct ej_arena *a, const char *owner_id,
                                     struct files_row **rows, size_t *n, struct ej_err *err);
 
+/* Erasure of a person: deletes their unattached uploads (never the attached scholarly files)
+ * and marks blobs no file refers to any more as orphaned, for the sweeper to delete after the
+ * grace period. Counts in `*removed`. Runs in the caller's transaction. */
+enum ej_status store_erase_owner(struct ej_db *db, const char *owner_id, long *removed,
+                                 struct ej_err *err);
+
 /* Deletes unattached files older than `ttl_ms` and marks blobs no file refers to as orphaned;
  * returns how many files went in `*removed`. */
 enum ej_status store_sweep_unattached(struct ej_db *db, int64_t ttl_ms, long *removed,
@@ -203,6 +209,12 @@ enum ej_status files_blind(struct ej_call *call, const ProtobufCMessage *req,
                            ProtobufCMessage *resp, struct ej_err *err);
 enum ej_status files_info(struct ej_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp,
                           struct ej_err *err);
+/* Consumer of the durable event user.erased (ej.evt.users.erased, payload ej.users.UserErased;
+ * an ej_event_fn run by the service runtime): forgets the person's unattached uploads. Attached
+ * files stay with the scholarly record; their owner_id is the erased account's id, which no
+ * longer names anybody. Redelivery is harmless. */
+enum ej_status files_on_user_erased(struct ej_db *db, const Ej__Common__Event *ev,
+                                    const char *subject, void *ud, struct ej_err *err);
 enum ej_status files_gdpr_export(struct ej_call *call, const ProtobufCMessage *req,
                                  ProtobufCMessage *resp, struct ej_err *err);
 

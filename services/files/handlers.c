@@ -14,6 +14,7 @@
 #include "ids.h"
 #include "log.h"
 #include "str.h"
+#include "users.pb-c.h"
 
 #define T_PDF "application/pdf"
 
@@ -354,6 +355,35 @@ enum ej_status files_info(struct ej_call *call, const ProtobufCMessage *req, Pro
                 return ej_err_set(err, EJ_ERR_FORBIDDEN, NULL, "not your file");
         *out = *files_info_from_row(call->arena, &row);
         return EJ_OK;
+}
+
+enum ej_status files_on_user_erased(struct ej_db *db, const Ej__Common__Event *ev,
+                                    const char *subject, void *ud, struct ej_err *err)
+{
+        struct ej_arena *a = ej_arena_create(0);
+        ProtobufCAllocator alloc = ej_arena_pb_allocator(a);
+        Ej__Users__UserErased *e = NULL;
+        long removed = 0;
+        enum ej_status st = EJ_OK;
+
+        (void)subject;
+        (void)ud;
+        e = (Ej__Users__UserErased *)protobuf_c_message_unpack(
+            &ej__users__user_erased__descriptor, &alloc, ev->payload.len, ev->payload.data);
+        /* A payload we cannot read would fail forever: log it and let it go. */
+        if (e == NULL || !printable(e->user_id, EJ_GRANT_FIELD_MAX)) {
+                ej_warn(NULL, "user.erased %s: unreadable payload, skipped", ev->id);
+                goto out;
+        }
+        st = store_erase_owner(db, e->user_id, &removed, err);
+        if (st == EJ_OK)
+                ej_info(NULL,
+                        "user.erased %s: user %s, %ld unattached upload(s) deleted, attached "
+                        "files kept",
+                        ev->id, e->user_id, removed);
+out:
+        ej_arena_destroy(a);
+        return st;
 }
 
 enum ej_status files_gdpr_export(struct ej_call *call, const ProtobufCMessage *req,

@@ -18,6 +18,10 @@
 extern const struct ej_migration ej_files_migrations[];
 extern const unsigned long ej_files_migrations_n;
 
+static const struct ej_service_consumer files_consumers[] = {
+    {"files-user-erased", "ej.evt.users.erased", files_on_user_erased},
+};
+
 static const struct ej_op files_ops[] = {
     /* ej.files.upload.begin (the runtime dispatches on the subject's last word) */
     {"begin", &ej__files__upload_begin__descriptor, &ej__files__upload_begin_reply__descriptor,
@@ -215,12 +219,15 @@ int main(void)
         ej_info(NULL, "replica %s, %s storage, uploads on ej.upload.%s.*", ctx.cfg.replica,
                 storage_kind(ctx.storage), ctx.cfg.replica);
 
+        memset(&def, 0, sizeof(def));
         def.name = "files";
         def.ops = files_ops;
         def.n_ops = sizeof(files_ops) / sizeof(files_ops[0]);
         def.migrations = ej_files_migrations;
         def.n_migrations = ej_files_migrations_n;
         def.svc = &ctx;
+        def.consumers = files_consumers;
+        def.n_consumers = sizeof(files_consumers) / sizeof(files_consumers[0]);
         st = ej_service_run(&def, &err);
         ctx_free(&ctx);
         if (st != EJ_OK) {

@@ -40,6 +40,9 @@ static const char sql_sweep_files[] =
     "DELETE FROM files WHERE resource = '' AND blind_of IS NULL "
     "  AND created_at < now() - $1::bigint * interval '1 millisecond'";
 
+static const char sql_erase_owner[] =
+    "DELETE FROM files WHERE owner_id = $1 AND resource = '' AND blind_of IS NULL";
+
 static const char sql_mark_orphans[] =
     "UPDATE blobs b SET orphaned_at = now() WHERE b.orphaned_at IS NULL "
     "  AND NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = b.sha256)";
@@ -216,6 +219,23 @@ enum ej_status store_sweep_unattached(struct ej_db *db, int64_t ttl_ms, long *re
         *removed = 0;
         snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
         st = ej_db_exec(db, sql_sweep_files, 1, params, &res, err);
+        if (st == EJ_OK) {
+                *removed = strtol(PQcmdTuples(res), NULL, 10);
+                PQclear(res);
+                st = ej_db_exec(db, sql_mark_orphans, 0, NULL, NULL, err);
+        }
+        return st;
+}
+
+enum ej_status store_erase_owner(struct ej_db *db, const char *owner_id, long *removed,
+                                 struct ej_err *err)
+{
+        const char *params[] = {owner_id};
+        PGresult *res = NULL;
+        enum ej_status st;
+
+        *removed = 0;
+        st = ej_db_exec(db, sql_erase_owner, 1, params, &res, err);
         if (st == EJ_OK) {
                 *removed = strtol(PQcmdTuples(res), NULL, 10);
                 PQclear(res);

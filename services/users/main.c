@@ -60,6 +60,8 @@ static const struct ej_op users_ops[] = {
     OP(publish_consent, publish_consent_request, ej__users__consent_version),
     OP(consent_stats, consent_stats_request, ej__users__consent_stats),
     OP(set_privacy, set_privacy_request, ej__users__privacy_policy),
+    OP(list_mail_templates, list_mail_templates_request, ej__users__list_mail_templates_response),
+    OP(update_mail_template, update_mail_template_request, ej__users__mail_template),
 };
 #undef OP
 
@@ -226,6 +228,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ej-users: cannot start: %s\n", err.msg);
                 return 1;
         }
+        memset(&def, 0, sizeof(def));
         def.name = "users";
         def.ops = users_ops;
         def.n_ops = sizeof(users_ops) / sizeof(users_ops[0]);

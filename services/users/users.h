@@ -125,6 +125,8 @@ USERS_OP(list_activity);
 USERS_OP(publish_consent);
 USERS_OP(consent_stats);
 USERS_OP(set_privacy);
+USERS_OP(list_mail_templates);
+USERS_OP(update_mail_template);
 #undef USERS_OP
 
 /* Command line (ej-users create-user): creates, or with `update` brings up to date, the

@@ -30,6 +30,7 @@
 
 #include "common.pb-c.h"
 #include "files.pb-c.h"
+#include "users.pb-c.h"
 
 #include "bus.h"
 #include "check.h"
@@ -1146,6 +1147,149 @@ out:
         free(b);
 }
 
+/* Publishes user.erased for `user_id` to JetStream as the users service's relay would, with the
+ * event id `event_id` and the JetStream message id `msg_id` (a new one makes a redelivery). */
+static int publish_erased(const char *user_id, const char *event_id, const char *msg_id)
+{
+        Ej__Users__UserErased e = EJ__USERS__USER_ERASED__INIT;
+        Ej__Common__Event ev = EJ__COMMON__EVENT__INIT;
+        uint8_t payload[256];
+        uint8_t *data = NULL;
+        size_t len;
+        jsCtx *js = NULL;
+        jsPubOptions po;
+        jsPubAck *pa = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s;
+
+        e.user_id = (char *)(uintptr_t)user_id;
+        if (protobuf_c_message_get_packed_size(&e.base) > sizeof(payload))
+                return 0;
+        ev.id = (char *)(uintptr_t)event_id;
+        ev.type = "user.erased";
+        ev.time_ms = ej_now_ms();
+        ev.payload.len = protobuf_c_message_pack(&e.base, payload);
+        ev.payload.data = payload;
+        len = protobuf_c_message_get_packed_size(&ev.base);
+        data = xmalloc(len + 1);
+        protobuf_c_message_pack(&ev.base, data);
+        s = natsConnection_JetStream(&js, ej_bus_conn(bus), NULL);
+        if (s == NATS_OK) {
+                jsPubOptions_Init(&po);
+                po.MsgId = msg_id;
+                s = js_Publish(&pa, js, "ej.evt.users.erased", data, (int)len, &po, &jerr);
+        }
+        jsPubAck_Destroy(pa);
+        jsCtx_Destroy(js);
+        free(data);
+        return s == NATS_OK;
+}
+
+static int file_exists(const char *id)
+{
+        const char *params[] = {id};
+        PGresult *r = PQexecParams(pg, "SELECT count(*) FROM files.files WHERE id = $1::uuid", 1,
+                                   NULL, params, NULL, NULL, 0);
+        int n = -1;
+
+        if (PQresultStatus(r) == PGRES_TUPLES_OK)
+                n = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return n;
+}
+
+/* Blob `sha` is marked orphaned (1), still referenced (0), absent or an error (-1). */
+static int blob_orphaned(const char *sha)
+{
+        const char *params[] = {sha};
+        PGresult *r = PQexecParams(pg,
+                                   "SELECT orphaned_at IS NOT NULL FROM files.blobs "
+                                   "WHERE sha256 = $1",
+                                   1, NULL, params, NULL, NULL, 0);
+        int v = -1;
+
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+                v = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        return v;
+}
+
+static int wait_gone(const char *id, long long ms)
+{
+        long long deadline = ej_mono_ms() + ms;
+
+        while (ej_mono_ms() < deadline && file_exists(id) != 0)
+                sleep_ms(100);
+        return file_exists(id) == 0;
+}
+
+/* user.erased: the person's unattached uploads go (their bytes once no file uses them), the
+ * attached files stay with their names; a redelivered event changes nothing. */
+static void test_erasure(void)
+{
+        char *gone = user("erased");
+        char *other = user("keeper");
+        unsigned char *own = make_pdf(CHUNK / 2, 777);
+        unsigned char *shared = make_pdf(CHUNK / 2, 778);
+        unsigned char *kept = make_pdf(CHUNK / 2, 779);
+        unsigned char *later = make_pdf(CHUNK / 2, 780);
+        Ej__Files__FileInfo *f_own = NULL, *f_shared = NULL, *f_kept = NULL, *f_other = NULL;
+        Ej__Files__FileInfo *f_later = NULL, *att = NULL, *info = NULL;
+        Ej__Files__InfoRequest ir = EJ__FILES__INFO_REQUEST__INIT;
+        struct ej_err err;
+        char event_id[EJ_UUID_LEN], msg_id[EJ_UUID_LEN];
+        char sha_own[65], sha_shared[65];
+
+        CHECK(upload("manuscript", "mine only.pdf", own, CHUNK / 2, -1, gone, &f_own, &err) ==
+              EJ_OK);
+        CHECK(upload("manuscript", "shared.pdf", shared, CHUNK / 2, -1, gone, &f_shared, &err) ==
+              EJ_OK);
+        CHECK(upload("manuscript", "same bytes.pdf", shared, CHUNK / 2, -1, other, &f_other,
+                     &err) == EJ_OK);
+        CHECK(upload("manuscript", "Paper by Erased.pdf", kept, CHUNK / 2, -1, gone, &f_kept,
+                     &err) == EJ_OK);
+        if (f_own == NULL || f_shared == NULL || f_other == NULL || f_kept == NULL)
+                goto out;
+        snprintf(sha_own, sizeof(sha_own), "%s", f_own->sha256);
+        snprintf(sha_shared, sizeof(sha_shared), "%s", f_shared->sha256);
+        CHECK(attach(f_kept->id, NULL, "submission:erasure", "manuscript", false, &att, &err) ==
+              EJ_OK);
+
+        ej_uuid(event_id);
+        CHECK(publish_erased(gone, event_id, event_id));
+        CHECK(wait_gone(f_own->id, 10000));
+        CHECK(wait_gone(f_shared->id, 1000));
+        CHECK(rows_of(gone) == 1);
+        CHECK(file_exists(f_other->id) == 1);
+        CHECK(blob_orphaned(sha_own) == 1);
+        CHECK(blob_orphaned(sha_shared) == 0);
+        /* The scholarly file keeps its name and bytes. */
+        ir.file_id = f_kept->id;
+        CHECK(call("ej.files.info", &ir.base, NULL, &ej__files__file_info__descriptor,
+                   (ProtobufCMessage **)&info, &err) == EJ_OK);
+        CHECK(info && strcmp(info->name, "Paper by Erased.pdf") == 0);
+        CHECK(info && strcmp(info->owner_id, gone) == 0);
+
+        /* The same event again (a new JetStream message): already processed, nothing happens
+         * to an upload made since. */
+        CHECK(upload("manuscript", "later.pdf", later, CHUNK / 2, -1, gone, &f_later, &err) ==
+              EJ_OK);
+        ej_uuid(msg_id);
+        CHECK(publish_erased(gone, event_id, msg_id));
+        sleep_ms(1500);
+        CHECK(f_later && file_exists(f_later->id) == 1);
+        /* A new erasure event does take it. */
+        ej_uuid(event_id);
+        CHECK(publish_erased(gone, event_id, event_id));
+        CHECK(f_later && wait_gone(f_later->id, 10000));
+        CHECK(rows_of(gone) == 1);
+out:
+        free(own);
+        free(shared);
+        free(kept);
+        free(later);
+}
+
 /* ---- processes ----------------------------------------------------------------------------- */
 
 static int free_port(void)
@@ -1411,6 +1555,7 @@ int main(int argc, char **argv)
                 CHECK(access(leftover, F_OK) != 0);
                 backend = "local";
                 run_suite();
+                test_erasure();
                 stop_process(files, 1);
                 CHECK(temp_files() == 0);
         }

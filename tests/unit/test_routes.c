@@ -475,6 +475,19 @@ static void test_real_table(void)
         }
         r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/admin/dev-mail", NULL, NULL);
         CHECK(r && r->dev_mail && r->auth == GW_AUTH_ROLE);
+        r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/admin/mail-templates", NULL,
+                           NULL);
+        CHECK(r && strcmp(r->subject, "ej.users.list_mail_templates") == 0 &&
+              r->auth == GW_AUTH_ROLE && strcmp(r->roles, "admin") == 0);
+        {
+                struct gw_params p;
+
+                r = gw_route_match(gw_routes, gw_routes_count, GW_PUT,
+                                   "/api/admin/mail-templates/welcome", &p, NULL);
+                CHECK(r && strcmp(r->subject, "ej.users.update_mail_template") == 0 &&
+                      r->auth == GW_AUTH_ROLE && strcmp(r->roles, "admin") == 0);
+                CHECK(param_is(&p, 0, "key", "welcome"));
+        }
         r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/me/export", NULL, NULL);
         CHECK(r && r->hook == &gw_hook_export && r->consent_exempt);
         r = gw_route_match(gw_routes, gw_routes_count, GW_POST, "/api/me/password", NULL, NULL);

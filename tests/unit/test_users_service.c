@@ -1009,9 +1009,10 @@ static void test_list_users(void)
 static void test_role_matrix(void)
 {
         static const char *const verbs[] = {
-            "list_users",    "create_user",     "update_user",     "grant_role",
-            "revoke_role",   "deactivate_user", "reactivate_user", "erase_user",
-            "list_activity", "publish_consent", "consent_stats",   "set_privacy",
+            "list_users",          "create_user",          "update_user",     "grant_role",
+            "revoke_role",         "deactivate_user",      "reactivate_user", "erase_user",
+            "list_activity",       "publish_consent",      "consent_stats",   "set_privacy",
+            "list_mail_templates", "update_mail_template",
         };
         static const char *const roles[] = {"author", "reviewer", "editor",
                                             "author,reviewer,editor"};
@@ -1130,6 +1131,88 @@ static void test_consent_and_privacy(void)
         CHECK(pp && strstr(pp->html, "<h1>Privacy</h1>") != NULL);
         CHECK(pp && strstr(pp->html, "javascript:") == NULL && strstr(pp->html, "<b>") == NULL);
         CHECK(pp && strcmp(pp->markdown, sp.markdown) == 0);
+}
+
+static Ej__Users__MailTemplate *find_template(Ej__Users__ListMailTemplatesResponse *l,
+                                              const char *key)
+{
+        for (size_t i = 0; l && i < l->n_templates; i++)
+                if (strcmp(l->templates[i]->key, key) == 0)
+                        return l->templates[i];
+        return NULL;
+}
+
+static void test_mail_templates(void)
+{
+        Ej__Users__User *admin = reg("tpl-admin", "admin password");
+        Ej__Users__User *u = reg("tpl-author", "author password");
+        Ej__Common__Empty empty = EJ__COMMON__EMPTY__INIT;
+        Ej__Users__UpdateMailTemplateRequest up = EJ__USERS__UPDATE_MAIL_TEMPLATE_REQUEST__INIT;
+        Ej__Users__ListMailTemplatesResponse *list = NULL;
+        Ej__Users__MailTemplate *t = NULL, *orig = NULL, *w;
+        struct ej_err err;
+
+        if (admin == NULL || u == NULL)
+                return;
+        CHECK(send_full("list_mail_templates", &empty.base, AS(admin->id, "admin"),
+                        &ej__users__list_mail_templates_response__descriptor, R(&list), &err,
+                        NULL) == EJ_OK);
+        CHECK(list && list->n_templates >= 6);
+        CHECK(find_template(list, "verify_email") && find_template(list, "password_reset") &&
+              find_template(list, "invitation") && find_template(list, "erasure_confirm"));
+        orig = find_template(list, "welcome");
+        CHECK(orig && orig->subject[0] && orig->body_text[0] && orig->updated_at[0]);
+        for (size_t i = 1; list && i < list->n_templates; i++)
+                CHECK(strcmp(list->templates[i - 1]->key, list->templates[i]->key) < 0);
+        if (orig == NULL)
+                return;
+
+        /* Not an admin: refused whatever the other roles. */
+        up.key = "welcome";
+        up.subject = "Hello {{name}}";
+        up.body_text = "Welcome aboard, {{name}}.";
+        CHECK(send_full("update_mail_template", &up.base, AS(u->id, "author,editor"),
+                        &ej__users__mail_template__descriptor, R(&t), &err,
+                        NULL) == EJ_ERR_FORBIDDEN);
+        CHECK(send_full("list_mail_templates", &empty.base, AS(u->id, "editor"),
+                        &ej__users__list_mail_templates_response__descriptor, R(&list), &err,
+                        NULL) == EJ_ERR_FORBIDDEN);
+
+        /* An admin edits; the list shows the edit and who made it. */
+        CHECK(send_full("update_mail_template", &up.base, AS(admin->id, "admin"),
+                        &ej__users__mail_template__descriptor, R(&t), &err, NULL) == EJ_OK);
+        CHECK(t && strcmp(t->subject, up.subject) == 0 && strcmp(t->body_text, up.body_text) == 0);
+        CHECK(t && strcmp(t->updated_by, admin->id) == 0);
+        CHECK(send_full("list_mail_templates", &empty.base, AS(admin->id, "admin"),
+                        &ej__users__list_mail_templates_response__descriptor, R(&list), &err,
+                        NULL) == EJ_OK);
+        w = find_template(list, "welcome");
+        CHECK(w && strcmp(w->subject, up.subject) == 0 && strcmp(w->updated_by, admin->id) == 0);
+
+        /* A placeholder the template never fills, a malformed one, an unknown key. */
+        up.body_text = "Your code: {{password}}";
+        CHECK(send_full("update_mail_template", &up.base, AS(admin->id, "admin"),
+                        &ej__users__mail_template__descriptor, R(&t), &err,
+                        NULL) == EJ_ERR_INVALID);
+        CHECK(strcmp(err.field, "body_text") == 0);
+        up.body_text = "fine";
+        up.subject = "Broken {{name";
+        CHECK(send_full("update_mail_template", &up.base, AS(admin->id, "admin"),
+                        &ej__users__mail_template__descriptor, R(&t), &err,
+                        NULL) == EJ_ERR_INVALID);
+        CHECK(strcmp(err.field, "subject") == 0);
+        up.key = "no_such_template";
+        up.subject = "x";
+        CHECK(send_full("update_mail_template", &up.base, AS(admin->id, "admin"),
+                        &ej__users__mail_template__descriptor, R(&t), &err,
+                        NULL) == EJ_ERR_NOT_FOUND);
+
+        /* Put the default text back for the other tests. */
+        up.key = "welcome";
+        up.subject = orig->subject;
+        up.body_text = orig->body_text;
+        CHECK(send_full("update_mail_template", &up.base, AS(admin->id, "admin"),
+                        &ej__users__mail_template__descriptor, R(&t), &err, NULL) == EJ_OK);
 }
 
 /* Answers ej.testpart.gdpr_export as a service would. */
@@ -1481,6 +1564,7 @@ int main(int argc, char **argv)
         test_export_and_erasure(erased);
         test_consent_and_privacy();
         test_last_admin();
+        test_mail_templates();
 
         if (service > 0)
                 stop_service(service);
