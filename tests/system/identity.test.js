@@ -524,6 +524,35 @@ describe('mailed tokens: verification and password reset', () => {
     await expectOk(await stack.fetch('/api/auth/verify', post({ token: mailLink(mail).token })));
   });
 
+  test('an account an admin creates gets an invitation to set its own password', async () => {
+    const email = freshEmail('created');
+    const made = await stack.fetch('/api/admin/users', post({ name: 'Made By Admin', email, roles: ['editor', 'reviewer'] }, as(admin)));
+    const madeText = await made.text();
+    assert.equal(made.status, 201, madeText);
+    const { user } = JSON.parse(madeText);
+    assert.deepEqual(user.roles, ['editor', 'reviewer']);
+    assert.ok(!user.hasPassword, 'no password set by anyone but the person');
+    await expectError(await stack.fetch('/api/admin/users', post({ name: 'Again', email: email.toUpperCase() }, as(admin))), 409);
+    const { token } = mailLink(await waitForMail(stack, admin.cookie, email, { match: /./ }));
+    await expectOk(await stack.fetch('/api/auth/invitation/accept', post({ token, password: 'chosen by me 123' })));
+    const s = await logIn(stack, email, 'chosen by me 123');
+    assert.deepEqual((await expectOk(await me(s))).user.roles, ['editor', 'reviewer']);
+  });
+
+  test('a signed-in person without a verified address can ask for a new link; the old one still works once', async () => {
+    const r = await register();
+    const first = mailLink(await waitForMail(stack, admin.cookie, r.email, { match: /verif|confirm/i })).token;
+    const s = await logIn(stack, r.email, r.password);
+    await expectOk(await stack.fetch('/api/auth/verify/resend', post({}, as(s))));
+    const second = mailLink(await waitForMail(stack, admin.cookie, r.email, { match: /verif|confirm/i, after: 1 })).token;
+    assert.notEqual(second, first, 'a fresh token');
+    await expectOk(await stack.fetch('/api/auth/verify', post({ token: second })));
+    assert.equal((await expectOk(await me(s))).user.verified, true);
+    const again = await stack.fetch('/api/auth/verify', post({ token: second }));
+    assert.equal(again.status, 400);
+    await again.arrayBuffer();
+  });
+
   test('a reset request for an unknown address answers the same and mails nothing', async () => {
     const email = freshEmail('nobody');
     await expectOk(await stack.fetch('/api/auth/password/forgot', post({ email })));
@@ -701,6 +730,10 @@ describe('session revocation across replicas (session cache 60 s)', () => {
   test('remember me: a lasting cookie; otherwise a browser-session cookie; both HttpOnly and SameSite=Lax', async () => {
     const u = await createUser(stack, { roles: ['author'] });
     const lasting = await logIn(stack, u.email, u.password, { rememberMe: true });
+    const body = await expectOk(await stack.fetch('/api/auth/login', post({ email: u.email, password: u.password, rememberMe: true })));
+    assert.ok(Number(body.expiresAtMs) - Date.now() > 7 * 86400 * 1000, 'a remembered session lasts weeks');
+    const short = await expectOk(await stack.fetch('/api/auth/login', post({ email: u.email, password: u.password })));
+    assert.ok(Number(short.expiresAtMs) - Date.now() <= 25 * 3600 * 1000, 'an ordinary session lasts hours');
     const m = /Max-Age=(\d+)/i.exec(lasting.setCookie);
     assert.ok(m, `Max-Age in ${lasting.setCookie}`);
     assert.ok(Number(m[1]) > 7 * 86400, `a lasting cookie: ${m[1]} s`);
@@ -864,6 +897,15 @@ describe('GDPR: export and erasure', () => {
     const replay = await stack.fetch('/api/auth/erasure/confirm', post({ token }));
     assert.equal(replay.status, 400);
     await replay.arrayBuffer();
+  });
+
+  test('self-service erasure needs the current password', async () => {
+    const u = await createUser(stack, { roles: ['author'] });
+    const res = await stack.fetch('/api/me/erasure', post({ password: 'not the password' }, as(u)));
+    assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}`);
+    await res.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await devMails(stack, admin.cookie, u.email)).filter((m) => /eras|delet/i.test(m.subject + m.text)).length, 0, 'no confirmation mailed');
   });
 
   test('an admin cannot erase or deactivate their own account by accident', async () => {
