@@ -158,6 +158,22 @@ describe('consent', () => {
     assert.equal(JSON.parse(text).error.field, 'consent');
   });
 
+  test('a new version that is not required blocks nobody', async () => {
+    const v = await createUser(stack, { roles: ['author'] });
+    await expectOk(await stack.fetch('/api/consent/accept', json('POST', { version }, as(v))));
+    await expectOk(await patchName(gw2, v, 'Before Optional'));
+    const pub = await expectOk(
+      await stack.fetch('/api/admin/consent', json('PUT', { markdown: 'Consent v2, optional.', required: false }, as(admin))),
+      'publish optional',
+    );
+    assert.equal(pub.version, version + 1);
+    await expectOk(await patchName(stack, v, 'After Optional'));
+    await expectOk(await patchName(gw2, v, 'After Optional'));
+    const m = await expectOk(await stack.fetch('/api/me', { headers: as(v) }));
+    assert.ok(!m.consentRequired);
+    assert.equal(Number(m.currentConsentVersion), version + 1);
+  });
+
   test('the last admin cannot remove their own admin role', async () => {
     const res = await stack.fetch(`/api/admin/users/${admin.user.id}/roles/admin`, json('DELETE', undefined, as(admin)));
     const text = await res.text();
