@@ -7,7 +7,7 @@
 
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
-const { startStack, startGateway, createUser, logIn } = require('./stack.js');
+const { startStack, startGateway, createUser, logIn, waitForMail } = require('./stack.js');
 
 const PASSWORD = 'correct horse battery staple';
 let stack;
@@ -40,7 +40,7 @@ async function expectError(res, status, code) {
 const patchName = (via, who, name) => via.fetch('/api/me', json('PATCH', { name }, as(who)));
 
 before(async () => {
-  stack = startStack({ env: { EJ_SESSION_CACHE_MS: '60000', EJ_DEV_MAIL: 'true' } });
+  stack = startStack({ env: { EJ_SESSION_CACHE_MS: '60000', EJ_DEV_MAIL: 'true', EJ_MAIL_RETRY_MIN_S: '1', EJ_MAIL_RETRY_MAX_S: '2' } });
   gw2 = await startGateway(stack);
   admin = await createUser(stack, { roles: ['admin'], name: 'Consent Admin' });
 });
@@ -179,5 +179,22 @@ describe('consent', () => {
     const text = await res.text();
     assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}: ${text}`);
     await expectOk(await stack.fetch('/api/admin/users', { headers: as(admin) }), 'still an admin');
+  });
+});
+
+describe('mail while the mail server is down', () => {
+  test('a registration is answered at once and its mail arrives once the server is back', async () => {
+    await stack.kill('smtp-catcher', 'SIGTERM');
+    const email = freshEmail();
+    const t0 = Date.now();
+    const c = await expectOk(await stack.fetch('/api/consent'));
+    const res = await stack.fetch('/api/auth/register', json('POST', { name: 'Patient Person', email, password: PASSWORD, consent: true, consentVersion: c.version }));
+    const took = Date.now() - t0;
+    assert.equal(res.status, 201, await res.text());
+    assert.ok(took < 2000, `answered in ${took} ms without the mail server`);
+    await new Promise((r) => setTimeout(r, 2500)); // a failed attempt or two
+    stack.startOne('smtp-catcher');
+    const mail = await waitForMail(stack, admin.cookie, email, { match: /verif|confirm/i, timeoutMs: 30000 });
+    assert.ok(mail, 'the mail was not lost');
   });
 });
