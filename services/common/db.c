@@ -1,10 +1,12 @@
 #include "db.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ids.h"
 #include "log.h"
@@ -633,4 +635,47 @@ int64_t ej_db_int64(const PGresult *res, int row, int col)
         if (PQgetisnull(res, row, col))
                 return 0;
         return (int64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+void ej_db_wait_notify(struct ej_db *db, int wake_fd, int ms)
+{
+        struct pollfd fds[2];
+        int nfds = 1;
+        PGconn *conn = db ? ej_db_conn(db) : NULL;
+        bool up = conn != NULL && PQstatus(conn) == CONNECTION_OK;
+        PGnotify *nt;
+        bool notified = false;
+
+        /* Notifications that arrived during the caller's last scan mean: scan again now. */
+        if (up) {
+                (void)PQconsumeInput(conn);
+                while ((nt = PQnotifies(conn)) != NULL) {
+                        PQfreemem(nt);
+                        notified = true;
+                }
+                if (notified)
+                        return;
+        }
+        fds[0].fd = wake_fd;
+        fds[0].events = POLLIN;
+        fds[0].revents = 0;
+        if (up && PQsocket(conn) >= 0) {
+                fds[1].fd = PQsocket(conn);
+                fds[1].events = POLLIN;
+                fds[1].revents = 0;
+                nfds = 2;
+        }
+        if (poll(fds, (nfds_t)nfds, ms) <= 0)
+                return;
+        if (fds[0].revents != 0) {
+                char buf[16];
+
+                while (read(wake_fd, buf, sizeof(buf)) > 0)
+                        ;
+        }
+        if (nfds == 2 && fds[1].revents != 0) {
+                (void)PQconsumeInput(conn);
+                while ((nt = PQnotifies(conn)) != NULL)
+                        PQfreemem(nt);
+        }
 }

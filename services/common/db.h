@@ -73,6 +73,13 @@ enum ej_status ej_db_status_from_result(const PGresult *res, struct ej_err *err)
 enum ej_status ej_db_migrate(struct ej_db *db, const struct ej_migration *migrations, size_t n,
                              struct ej_err *err);
 
+/* Waits up to `ms` milliseconds for a NOTIFY on a channel this connection LISTENs to, or for
+ * `wake_fd` (a pipe's read end: the owner's stop or wake signal) to become readable; drains
+ * both. Returns at once when notifications had already arrived. `db` may be NULL or
+ * disconnected: then only `wake_fd` and the timeout count. For background threads that sleep
+ * between scans of a table (the outbox relay, the mail sender). */
+void ej_db_wait_notify(struct ej_db *db, int wake_fd, int ms);
+
 /* Row access. Values are borrowed from the PGresult. */
 const char *ej_db_val(const PGresult *res, int row, int col); /* "" for NULL */
 bool ej_db_isnull(const PGresult *res, int row, int col);

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -335,49 +334,6 @@ out:
         return st;
 }
 
-/* Waits up to `ms` for a NOTIFY on the outbox channel or a stop request. */
-static void relay_wait(struct ej_relay *r, int ms)
-{
-        struct pollfd fds[2];
-        int nfds = 1;
-        PGconn *conn = r->db ? ej_db_conn(r->db) : NULL;
-        PGnotify *nt;
-        bool notified = false;
-
-        /* Notifications that arrived while we were scanning mean: scan again now. */
-        if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
-                (void)PQconsumeInput(conn);
-                while ((nt = PQnotifies(conn)) != NULL) {
-                        PQfreemem(nt);
-                        notified = true;
-                }
-                if (notified)
-                        return;
-        }
-        fds[0].fd = r->wake[0];
-        fds[0].events = POLLIN;
-        fds[0].revents = 0;
-        if (conn != NULL && PQstatus(conn) == CONNECTION_OK && PQsocket(conn) >= 0) {
-                fds[1].fd = PQsocket(conn);
-                fds[1].events = POLLIN;
-                fds[1].revents = 0;
-                nfds = 2;
-        }
-        if (poll(fds, (nfds_t)nfds, ms) <= 0)
-                return;
-        if (fds[0].revents != 0) {
-                char buf[16];
-
-                while (read(r->wake[0], buf, sizeof(buf)) > 0)
-                        ;
-        }
-        if (nfds == 2 && fds[1].revents != 0) {
-                (void)PQconsumeInput(conn);
-                while ((nt = PQnotifies(conn)) != NULL)
-                        PQfreemem(nt);
-        }
-}
-
 static void *relay_main(void *arg)
 {
         struct ej_relay *r = arg;
@@ -411,7 +367,7 @@ static void *relay_main(void *arg)
                         backoff = backoff ? backoff * 2 : 100;
                         if (backoff > r->poll_ms)
                                 backoff = r->poll_ms;
-                        relay_wait(r, backoff);
+                        ej_db_wait_notify(r->db, r->wake[0], backoff);
                         continue;
                 }
                 if (failing)
@@ -423,7 +379,7 @@ static void *relay_main(void *arg)
                  * wait for poll_ms. */
                 if (full || PQbackendPID(ej_db_conn(r->db)) != r->listen_pid)
                         continue;
-                relay_wait(r, idle_ms);
+                ej_db_wait_notify(r->db, r->wake[0], idle_ms);
         }
 
         /* One last bounded attempt so a clean shutdown leaves nothing behind that it could

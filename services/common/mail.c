@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -840,48 +839,6 @@ out:
         return st;
 }
 
-/* Waits up to `ms` for a NOTIFY on the mail channel or a stop request. */
-static void mailer_wait(struct ej_mailer *m, int ms)
-{
-        struct pollfd fds[2];
-        int nfds = 1;
-        PGconn *conn = m->db ? ej_db_conn(m->db) : NULL;
-        PGnotify *nt;
-        bool notified = false;
-
-        if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
-                (void)PQconsumeInput(conn);
-                while ((nt = PQnotifies(conn)) != NULL) {
-                        PQfreemem(nt);
-                        notified = true;
-                }
-                if (notified)
-                        return;
-        }
-        fds[0].fd = m->wake[0];
-        fds[0].events = POLLIN;
-        fds[0].revents = 0;
-        if (conn != NULL && PQstatus(conn) == CONNECTION_OK && PQsocket(conn) >= 0) {
-                fds[1].fd = PQsocket(conn);
-                fds[1].events = POLLIN;
-                fds[1].revents = 0;
-                nfds = 2;
-        }
-        if (poll(fds, (nfds_t)nfds, ms) <= 0)
-                return;
-        if (fds[0].revents != 0) {
-                char buf[16];
-
-                while (read(m->wake[0], buf, sizeof(buf)) > 0)
-                        ;
-        }
-        if (nfds == 2 && fds[1].revents != 0) {
-                (void)PQconsumeInput(conn);
-                while ((nt = PQnotifies(conn)) != NULL)
-                        PQfreemem(nt);
-        }
-}
-
 static void *mailer_main(void *arg)
 {
         struct ej_mailer *m = arg;
@@ -908,7 +865,7 @@ static void *mailer_main(void *arg)
                         db_backoff = db_backoff ? db_backoff * 2 : 100;
                         if (db_backoff > m->poll_ms)
                                 db_backoff = m->poll_ms;
-                        mailer_wait(m, db_backoff);
+                        ej_db_wait_notify(m->db, m->wake[0], db_backoff);
                         continue;
                 }
                 if (db_failing)
@@ -918,14 +875,15 @@ static void *mailer_main(void *arg)
                 if (found && (smtp_st == EJ_ERR_UNAVAILABLE || smtp_st == EJ_ERR_TIMEOUT)) {
                         /* The server is down: the other due mails would fail the same way. Each
                          * waits for its own backoff; here just do not spin. */
-                        mailer_wait(m, m->backoff_min_s * 1000 < m->poll_ms
-                                           ? m->backoff_min_s * 1000
-                                           : m->poll_ms);
+                        ej_db_wait_notify(m->db, m->wake[0],
+                                          m->backoff_min_s * 1000 < m->poll_ms
+                                              ? m->backoff_min_s * 1000
+                                              : m->poll_ms);
                         continue;
                 }
                 if (found || PQbackendPID(ej_db_conn(m->db)) != m->listen_pid)
                         continue;
-                mailer_wait(m, m->poll_ms);
+                ej_db_wait_notify(m->db, m->wake[0], m->poll_ms);
         }
         return NULL;
 }
