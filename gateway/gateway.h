@@ -134,6 +134,9 @@ struct gw_req {
         bool consent_required; /* the principal owes consent to the current text */
         bool verified;         /* the principal's e-mail address is verified */
         enum gw_access denied; /* why the gateway refused the principal, GW_ACCESS_OK */
+        uint64_t auth_gen;     /* session generation when ej.users.authenticate left */
+        bool auth_retried;     /* the lookup was asked again after a racing eviction */
+        bool drop_cookie;      /* an optional route met a dead session: clear the cookie */
         char client_addr[64];  /* the client's address (peer or trusted X-Forwarded-For) */
 
         /* The bus exchange. */
@@ -190,8 +193,16 @@ void gw_sessions_destroy(struct gw_sessions *s); /* accepts NULL */
 bool gw_sessions_get(struct gw_sessions *s, const char *hash, struct ej_arena *arena,
                      struct gw_principal *out);
 
-/* Caches `p` (strings copied) for the token whose SHA-256 hex is `hash`. */
-void gw_sessions_put(struct gw_sessions *s, const char *hash, const struct gw_principal *p);
+/* The generation of the latest eviction: take it before an ej.users.authenticate leaves and
+ * give it to gw_sessions_put with the answer. */
+uint64_t gw_sessions_generation(struct gw_sessions *s);
+
+/* Caches `p` (strings copied) for the token whose SHA-256 hex is `hash`, looked up when the
+ * generation was `since`. False, caching nothing, when the answer may be stale: the token, its
+ * user or everyone was evicted after `since` (the principal may have changed meanwhile). An
+ * anonymous `p` is never cached (true). */
+bool gw_sessions_put(struct gw_sessions *s, const char *hash, const struct gw_principal *p,
+                     uint64_t since);
 
 void gw_sessions_evict(struct gw_sessions *s, const char *hash);
 

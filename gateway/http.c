@@ -326,6 +326,24 @@ static bool is_json_type(const char *ct)
                (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* Sends ej.users.authenticate for req->token, noting the session generation first so that an
+ * eviction racing the lookup is seen when the answer comes (gw_sessions_put). */
+static void send_authenticate(struct gw_req *req)
+{
+        Ej__Users__AuthenticateRequest ar = EJ__USERS__AUTHENTICATE_REQUEST__INIT;
+        const struct gw_route *r = req->route;
+        int timeout = r->timeout_ms ? r->timeout_ms : req->gw->cfg->request_timeout_ms;
+        size_t n;
+        uint8_t *data;
+
+        ar.session_token = (char *)ej_arena_strdup(req->arena, req->token);
+        n = protobuf_c_message_get_packed_size(&ar.base);
+        data = ej_arena_alloc(req->arena, n + 1);
+        protobuf_c_message_pack(&ar.base, data);
+        req->auth_gen = gw_sessions_generation(req->gw->sessions);
+        gw_upstream_send(req->gw->up, req, "ej.users.authenticate", data, n, timeout);
+}
+
 static enum MHD_Result start_call(struct gw_req *req)
 {
         const struct gw_route *r = req->route;
@@ -365,25 +383,31 @@ static enum MHD_Result start_call(struct gw_req *req)
                 struct gw_principal p;
                 const char *tok =
                     MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, gw->cfg->cookie_name);
+                bool have = tok != NULL && tok[0] != '\0' && strlen(tok) <= 512;
 
-                if (tok == NULL || tok[0] == '\0' || strlen(tok) > 512)
+                if (!have && r->auth != GW_AUTH_OPTIONAL)
                         return send_error(req, EJ_ERR_UNAUTHENTICATED, "sign in first", NULL);
-                req->token = ej_arena_strdup(req->arena, tok);
-                ej_sha256_hex(tok, strlen(tok), req->token_hash);
-                if (gw_sessions_get(gw->sessions, req->token_hash, req->arena, &p)) {
-                        struct gw_out out = {0};
-
-                        req->user_id = p.user_id;
-                        req->roles = p.roles;
-                        req->consent_required = p.consent_required;
-                        req->verified = p.verified;
-                        req->denied = gw_access_check(req);
-                        if (req->denied != GW_ACCESS_OK) {
-                                gw_out_denied(&out, req, req->denied);
-                                return send_out(req, &out);
-                        }
+                if (!have) {
+                        /* Optional: anonymous; an unusable cookie is cleared. */
+                        req->drop_cookie = tok != NULL && tok[0] != '\0';
                 } else {
-                        req->stage = GW_STAGE_AUTH;
+                        req->token = ej_arena_strdup(req->arena, tok);
+                        ej_sha256_hex(tok, strlen(tok), req->token_hash);
+                        if (!gw_sessions_get(gw->sessions, req->token_hash, req->arena, &p)) {
+                                req->stage = GW_STAGE_AUTH;
+                        } else {
+                                req->user_id = p.user_id;
+                                req->roles = p.roles;
+                                req->consent_required = p.consent_required;
+                                req->verified = p.verified;
+                                req->denied = gw_access_check(req);
+                                if (req->denied != GW_ACCESS_OK) {
+                                        struct gw_out out = {0};
+
+                                        gw_out_denied(&out, req, req->denied);
+                                        return send_out(req, &out);
+                                }
+                        }
                 }
         }
         if (r->hook && r->hook->prepare)
@@ -396,31 +420,35 @@ static enum MHD_Result start_call(struct gw_req *req)
         req->phase = GW_PHASE_WAITING;
         MHD_suspend_connection(req->conn);
         if (req->stage == GW_STAGE_AUTH) {
-                Ej__Users__AuthenticateRequest ar = EJ__USERS__AUTHENTICATE_REQUEST__INIT;
-                size_t n;
-                uint8_t *data;
-
-                ar.session_token = (char *)ej_arena_strdup(req->arena, req->token);
-                n = protobuf_c_message_get_packed_size(&ar.base);
-                data = ej_arena_alloc(req->arena, n + 1);
-                protobuf_c_message_pack(&ar.base, data);
-                gw_upstream_send(gw->up, req, "ej.users.authenticate", data, n, timeout);
+                send_authenticate(req);
         } else {
                 gw_upstream_send(gw->up, req, r->subject, req->packed, req->packed_len, timeout);
         }
         return MHD_YES;
 }
 
-/* Resolves the principal from an ej.users.authenticate reply; false leaves the reply (or the
- * outcome) for finish() to report. */
-static bool take_principal(struct gw_req *req)
+enum auth_result {
+        AUTH_OK = 0, /* req holds the principal (cached unless the lookup raced an eviction) */
+        AUTH_STALE,  /* req holds the principal, but an eviction raced the lookup: not cached */
+        AUTH_NOBODY, /* the session is not valid (unknown, expired, revoked) */
+        AUTH_FAILED, /* no answer or a bad one: the reply or outcome says why */
+};
+
+/* Resolves the principal from an ej.users.authenticate reply. AUTH_NOBODY and AUTH_FAILED leave
+ * the reply (or the outcome) for finish() to report. */
+static enum auth_result take_principal(struct gw_req *req)
 {
         ProtobufCAllocator al = ej_arena_pb_allocator(req->arena);
         Ej__Users__Principal *p;
         struct ej_err err = {0};
+        enum ej_status st;
+        bool fresh;
 
-        if (natsMsg_IsNoResponders(req->reply) || ej_bus_reply_status(req->reply, &err) != EJ_OK)
-                return false;
+        if (req->outcome != EJ_OK || natsMsg_IsNoResponders(req->reply))
+                return AUTH_FAILED;
+        st = ej_bus_reply_status(req->reply, &err);
+        if (st != EJ_OK)
+                return st == EJ_ERR_UNAUTHENTICATED ? AUTH_NOBODY : AUTH_FAILED;
         p = ej__users__principal__unpack(&al, (size_t)natsMsg_GetDataLength(req->reply),
                                          (const uint8_t *)natsMsg_GetData(req->reply));
         natsMsg_Destroy(req->reply);
@@ -428,12 +456,12 @@ static bool take_principal(struct gw_req *req)
         if (p == NULL) {
                 req->outcome = ej_err_set(&req->outcome_err, EJ_ERR_INTERNAL, NULL,
                                           "the users service sent a bad principal");
-                return false;
+                return AUTH_FAILED;
         }
         if (p->user_id == NULL || p->user_id[0] == '\0') {
                 req->outcome =
                     ej_err_set(&req->outcome_err, EJ_ERR_UNAUTHENTICATED, NULL, "sign in first");
-                return false;
+                return AUTH_NOBODY;
         }
         {
                 struct gw_principal gp = {.user_id = p->user_id,
@@ -446,28 +474,55 @@ static bool take_principal(struct gw_req *req)
                 req->roles = gp.roles;
                 req->consent_required = gp.consent_required;
                 req->verified = gp.verified;
-                gw_sessions_put(req->gw->sessions, req->token_hash, &gp);
+                fresh = gw_sessions_put(req->gw->sessions, req->token_hash, &gp, req->auth_gen);
         }
+        return fresh ? AUTH_OK : AUTH_STALE;
+}
+
+/* After the lookup: the route's own call goes out, or (false) the request is answered. */
+static bool after_auth(struct gw_req *req)
+{
+        enum auth_result a = take_principal(req);
+
+        if (a == AUTH_STALE && !req->auth_retried) {
+                /* The user (or this token, or everyone) changed while the lookup was out: the
+                 * answer may predate the change, so ask once more. A second race is answered
+                 * with the second lookup, which began after the first change was known here. */
+                req->auth_retried = true;
+                req->user_id = NULL;
+                req->roles = NULL;
+                req->consent_required = false;
+                req->verified = false;
+                send_authenticate(req);
+                return true;
+        }
+        if (a == AUTH_NOBODY && req->route->auth == GW_AUTH_OPTIONAL) {
+                /* A dead session on a route open to anyone: go on anonymously, clear it. */
+                natsMsg_Destroy(req->reply);
+                req->reply = NULL;
+                req->outcome = EJ_OK;
+                req->outcome_err = (struct ej_err){0};
+                req->token = NULL;
+                req->drop_cookie = true;
+                a = AUTH_OK;
+        }
+        if (a != AUTH_OK && a != AUTH_STALE)
+                return false;
+        req->denied = gw_access_check(req);
+        if (req->denied != GW_ACCESS_OK)
+                return false;
+        req->stage = GW_STAGE_CALL;
+        gw_upstream_send(req->gw->up, req, req->route->subject, req->packed, req->packed_len,
+                         req->route->timeout_ms ? req->route->timeout_ms
+                                                : req->gw->cfg->request_timeout_ms);
         return true;
 }
 
 void gw_upstream_done(struct gw_req *req)
 {
-        const struct gw_route *r = req->route;
-
         /* The connection is suspended: this thread owns req until it resumes it. */
-        if (req->stage == GW_STAGE_AUTH && req->outcome == EJ_OK && take_principal(req)) {
-                req->denied = gw_access_check(req);
-                if (req->denied == GW_ACCESS_OK) {
-                        int timeout =
-                            r->timeout_ms ? r->timeout_ms : req->gw->cfg->request_timeout_ms;
-
-                        req->stage = GW_STAGE_CALL;
-                        gw_upstream_send(req->gw->up, req, r->subject, req->packed, req->packed_len,
-                                         timeout);
-                        return;
-                }
-        }
+        if (req->stage == GW_STAGE_AUTH && after_auth(req))
+                return;
         req->phase = GW_PHASE_DONE;
         MHD_resume_connection(req->conn);
 }
@@ -559,6 +614,8 @@ static enum MHD_Result finish(struct gw_req *req)
                         ej_warn(req->rid, "%s: %s: %s", req->subject ? req->subject : "-",
                                 ej_status_name(st), err.msg);
         }
+        if (req->drop_cookie && out.set_cookie == NULL)
+                out.set_cookie = gw_session_cookie(req, NULL, 0);
         return send_out(req, &out);
 }
 

@@ -34,7 +34,8 @@ const struct gw_route gw_routes[] = {
      .pattern = "/api/auth/verify/resend",
      .subject = "ej.users.resend_verification",
      .req_desc = &ej__users__resend_verification_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor},
+     .resp_desc = &ej__common__empty__descriptor,
+     .auth = GW_AUTH_OPTIONAL}, /* an empty email: the signed-in caller's own address */
     {.method = GW_POST,
      .pattern = "/api/auth/login",
      .subject = "ej.users.login",
@@ -445,7 +446,9 @@ bool gw_roles_allow(const char *have, const char *want)
 
 bool gw_consent_blocks(const struct gw_route *route, bool consent_required)
 {
-        return consent_required && route->auth != GW_AUTH_NONE && !route->consent_exempt;
+        /* A route open to anyone stays open to a signed-in person owing consent. */
+        return consent_required && route->auth != GW_AUTH_NONE && route->auth != GW_AUTH_OPTIONAL &&
+               !route->consent_exempt;
 }
 
 /* True when s[0..n) is the text of an IPv4 or IPv6 address. */

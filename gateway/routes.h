@@ -7,7 +7,10 @@
  *
  * Access (checked by the gateway before the call goes out; every service checks again on its
  * side): GW_AUTH_NONE admits anyone; GW_AUTH_SESSION needs a valid session; GW_AUTH_ROLE a
- * session holding any of the comma-separated .roles (403 forbidden otherwise). A signed-in
+ * session holding any of the comma-separated .roles (403 forbidden otherwise);
+ * GW_AUTH_OPTIONAL admits anyone but resolves a session cookie when there is one and sends the
+ * caller's principal headers (an absent, expired or revoked session goes on anonymously, and a
+ * dead cookie is cleared): for calls that act on the caller when there is one. A signed-in
  * person who owes consent to a newer consent text gets 403 consent_required on every session
  * route except those marked .consent_exempt (the ones needed to read and give or withdraw
  * consent, see their own account, export it, ask for erasure, and sign out).
@@ -49,6 +52,7 @@ enum gw_auth {
         GW_AUTH_NONE = 0, /* anyone */
         GW_AUTH_SESSION,  /* a valid session cookie */
         GW_AUTH_ROLE,     /* a valid session holding any of route->roles */
+        GW_AUTH_OPTIONAL, /* anyone; a valid session cookie names the caller to the service */
 };
 
 struct gw_req;

@@ -7,6 +7,17 @@
  * of a user's sessions at once through a second index by user id, so it costs the user's own
  * entries, not a scan of the cache. One mutex; thread-safe.
  *
+ * Evictions race with lookups: an ej.users.authenticate that left before an eviction may come
+ * back after it carrying the old principal. So every eviction (one token, one user, or "*")
+ * takes the next value of a generation counter and is remembered in a ring of the most recent
+ * ones; a lookup notes the generation when it leaves (gw_sessions_generation) and its result is
+ * cached only when no eviction of that token, of that user, or of everyone has happened since
+ * (gw_sessions_put). An eviction that has fallen out of the ring could be any: every lookup
+ * older than it is refused. Memory stays bounded and a refusal costs only one more lookup.
+ *
+ * The cache refuses the result as a whole; what to do with the request in hand is the
+ * caller's choice (http.c asks again once).
+ *
  * Also here: who the caller is beyond the session (the client address, from the socket peer
  * or, behind a trusted proxy, from X-Forwarded-For) and whether the principal may call its
  * route (roles, consent owed).
@@ -16,6 +27,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +37,16 @@
 #define SESSION_BUCKETS      65536u /* power of two: ~2 entries a chain at 100k */
 #define USER_BUCKETS         65536u /* power of two */
 #define USER_CHANGED_SUBJECT "ej.bcast.session.user_changed"
+#define RECENT_EVICTIONS     256u /* evictions remembered for lookups in flight */
+
+/* One eviction: of one token (key = its hash), of one user (key = the id), or of everyone. */
+enum evict_kind { EVICT_TOKEN = 1, EVICT_USER, EVICT_ALL };
+
+struct eviction {
+        uint64_t gen;
+        enum evict_kind kind;
+        char key[128];
+};
 
 struct entry {
         struct entry *next;          /* hash chain */
@@ -48,6 +70,9 @@ struct gw_sessions {
         size_t count, max;
         int ttl_ms;
         natsSubscription *user_changed;
+        uint64_t gen;                             /* of the latest eviction */
+        uint64_t forgotten;                       /* the latest generation fallen out of recent */
+        struct eviction recent[RECENT_EVICTIONS]; /* ring; recent[gen % N] holds gen */
 };
 
 static size_t bucket_of(const char *hash)
@@ -109,6 +134,41 @@ static struct entry *entry_find(struct gw_sessions *s, const char *hash)
         return NULL;
 }
 
+/* Records an eviction of `key` (truncated keys are never matched, so they count as
+ * forgotten). Caller holds mu. */
+static void eviction_note(struct gw_sessions *s, enum evict_kind kind, const char *key)
+{
+        struct eviction *v = &s->recent[++s->gen % RECENT_EVICTIONS];
+        int n;
+
+        if (v->gen > s->forgotten)
+                s->forgotten = v->gen;
+        v->gen = s->gen;
+        v->kind = kind;
+        n = snprintf(v->key, sizeof(v->key), "%s", key);
+        if (n < 0 || (size_t)n >= sizeof(v->key)) {
+                v->kind = EVICT_ALL; /* cannot compare it: treat it as covering everyone */
+                v->key[0] = '\0';
+        }
+}
+
+/* True when an eviction newer than `since` covers the token `hash` of `user_id`. Caller holds
+ * mu. */
+static bool evicted_since(const struct gw_sessions *s, uint64_t since, const char *hash,
+                          const char *user_id)
+{
+        if (s->forgotten > since)
+                return true;
+        for (uint64_t g = s->gen; g > since; g--) {
+                const struct eviction *v = &s->recent[g % RECENT_EVICTIONS];
+
+                if (v->kind == EVICT_ALL || (v->kind == EVICT_TOKEN && strcmp(v->key, hash) == 0) ||
+                    (v->kind == EVICT_USER && strcmp(v->key, user_id) == 0))
+                        return true;
+        }
+        return false;
+}
+
 struct gw_sessions *gw_sessions_create(size_t max_entries, int ttl_ms)
 {
         struct gw_sessions *s = xcalloc(1, sizeof(*s));
@@ -157,15 +217,33 @@ bool gw_sessions_get(struct gw_sessions *s, const char *hash, struct ej_arena *a
         return found;
 }
 
-void gw_sessions_put(struct gw_sessions *s, const char *hash, const struct gw_principal *p)
+uint64_t gw_sessions_generation(struct gw_sessions *s)
+{
+        uint64_t g;
+
+        pthread_mutex_lock(&s->mu);
+        g = s->gen;
+        pthread_mutex_unlock(&s->mu);
+        return g;
+}
+
+bool gw_sessions_put(struct gw_sessions *s, const char *hash, const struct gw_principal *p,
+                     uint64_t since)
 {
         struct entry *e;
         struct entry **uhead;
         size_t b;
 
-        if (s->ttl_ms <= 0 || strlen(hash) != EJ_SHA256_HEX_LEN - 1 || p->user_id == NULL ||
-            p->user_id[0] == '\0')
-                return;
+        if (p->user_id == NULL || p->user_id[0] == '\0')
+                return true;
+        if (s->ttl_ms <= 0 || strlen(hash) != EJ_SHA256_HEX_LEN - 1) {
+                bool stale;
+
+                pthread_mutex_lock(&s->mu);
+                stale = evicted_since(s, since, hash, p->user_id);
+                pthread_mutex_unlock(&s->mu);
+                return !stale;
+        }
         e = xcalloc(1, sizeof(*e));
         memcpy(e->hash, hash, EJ_SHA256_HEX_LEN);
         e->user_id = xstrdup(p->user_id);
@@ -178,6 +256,11 @@ void gw_sessions_put(struct gw_sessions *s, const char *hash, const struct gw_pr
         uhead = &s->users[user_bucket_of(e->user_id)];
 
         pthread_mutex_lock(&s->mu);
+        if (evicted_since(s, since, hash, e->user_id)) {
+                pthread_mutex_unlock(&s->mu);
+                entry_free(e);
+                return false;
+        }
         {
                 struct entry *old = entry_find(s, hash);
 
@@ -201,6 +284,7 @@ void gw_sessions_put(struct gw_sessions *s, const char *hash, const struct gw_pr
         *uhead = e;
         s->count++;
         pthread_mutex_unlock(&s->mu);
+        return true;
 }
 
 void gw_sessions_evict(struct gw_sessions *s, const char *hash)
@@ -210,6 +294,7 @@ void gw_sessions_evict(struct gw_sessions *s, const char *hash)
         if (strlen(hash) != EJ_SHA256_HEX_LEN - 1)
                 return;
         pthread_mutex_lock(&s->mu);
+        eviction_note(s, EVICT_TOKEN, hash);
         e = entry_find(s, hash);
         if (e)
                 entry_drop(s, e);
@@ -235,12 +320,14 @@ size_t gw_sessions_evict_user(struct gw_sessions *s, const char *user_id)
                 return 0;
         pthread_mutex_lock(&s->mu);
         if (strcmp(user_id, "*") == 0) {
+                eviction_note(s, EVICT_ALL, "");
                 n = s->count;
                 while (s->oldest)
                         entry_drop(s, s->oldest);
                 pthread_mutex_unlock(&s->mu);
                 return n;
         }
+        eviction_note(s, EVICT_USER, user_id);
         e = s->users[user_bucket_of(user_id)];
         while (e) {
                 struct entry *next = e->unext;

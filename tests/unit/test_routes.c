@@ -287,7 +287,17 @@ static void put(struct gw_sessions *s, const char *token, const char *user, cons
         struct gw_principal p = {.user_id = user, .roles = roles, .consent_required = consent};
 
         hash_of(token, hash);
-        gw_sessions_put(s, hash, &p);
+        gw_sessions_put(s, hash, &p, gw_sessions_generation(s));
+}
+
+/* An authenticate answer for `token` of `user` whose lookup began at generation `since`. */
+static bool put_since(struct gw_sessions *s, const char *token, const char *user, uint64_t since)
+{
+        char hash[EJ_SHA256_HEX_LEN];
+        struct gw_principal p = {.user_id = user, .roles = "author"};
+
+        hash_of(token, hash);
+        return gw_sessions_put(s, hash, &p, since);
 }
 
 static bool cached(struct gw_sessions *s, const char *token, struct ej_arena *a,
@@ -363,6 +373,100 @@ static void test_session_cache(void)
         CHECK(!cached(s, "x", a, &p));
         gw_sessions_destroy(s);
         ej_arena_destroy(a);
+}
+
+/* A lookup that was in flight when an eviction happened must not re-cache what it found. */
+static void test_session_generations(void)
+{
+        struct gw_sessions *s = gw_sessions_create(100, 60000);
+        struct ej_arena *a = ej_arena_create(1024);
+        struct gw_principal p;
+        char hash[EJ_SHA256_HEX_LEN];
+        uint64_t g0, g1;
+
+        /* Nothing happened meanwhile: cached. */
+        g0 = gw_sessions_generation(s);
+        CHECK(put_since(s, "t1", "user-a", g0));
+        CHECK(cached(s, "t1", a, &p));
+
+        /* The user changed while the lookup was out: refused, nothing cached. */
+        g0 = gw_sessions_generation(s);
+        gw_sessions_evict_user(s, "user-a");
+        CHECK(!put_since(s, "t2", "user-a", g0));
+        CHECK(!cached(s, "t2", a, &p) && gw_sessions_count(s) == 0);
+        /* Another user's eviction does not touch it; a lookup begun after does not either. */
+        g0 = gw_sessions_generation(s);
+        gw_sessions_evict_user(s, "user-b");
+        CHECK(put_since(s, "t2", "user-a", g0));
+        CHECK(cached(s, "t2", a, &p));
+        CHECK(gw_sessions_evict_user(s, "user-a") == 1);
+        g1 = gw_sessions_generation(s);
+        CHECK(g1 > g0);
+        CHECK(put_since(s, "t2", "user-a", g1));
+
+        /* A revoked token: that token is refused, the user's others are not. */
+        g0 = gw_sessions_generation(s);
+        hash_of("t3", hash);
+        gw_sessions_evict(s, hash);
+        CHECK(!put_since(s, "t3", "user-c", g0));
+        CHECK(put_since(s, "t4", "user-c", g0));
+
+        /* "*" (a flush) refuses every lookup begun before it. */
+        g0 = gw_sessions_generation(s);
+        gw_sessions_evict_user(s, "*");
+        CHECK(gw_sessions_count(s) == 0);
+        CHECK(!put_since(s, "t5", "user-d", g0));
+        CHECK(!put_since(s, "t6", "user-e", g0));
+        CHECK(put_since(s, "t6", "user-e", gw_sessions_generation(s)));
+
+        /* Evictions past the ring's memory: an old lookup is refused even for an unrelated
+         * user, since what it missed is no longer known; a recent one is judged exactly. */
+        g0 = gw_sessions_generation(s);
+        for (int i = 0; i < (int)RECENT_EVICTIONS + 10; i++) {
+                char id[32];
+
+                snprintf(id, sizeof(id), "other-%d", i);
+                gw_sessions_evict_user(s, id);
+        }
+        CHECK(!put_since(s, "t7", "user-f", g0));
+        g1 = gw_sessions_generation(s);
+        gw_sessions_evict_user(s, "other-x");
+        CHECK(put_since(s, "t7", "user-f", g1 - 5));
+        CHECK(!put_since(s, "t8", "other-x", g1));
+
+        /* An anonymous answer is never cached but is not stale either. */
+        CHECK(put_since(s, "t9", "", 0) && !cached(s, "t9", a, &p));
+
+        /* A cache of zero lifetime still reports races (the request in hand asks again). */
+        gw_sessions_destroy(s);
+        s = gw_sessions_create(10, 0);
+        g0 = gw_sessions_generation(s);
+        gw_sessions_evict_user(s, "user-a");
+        CHECK(!put_since(s, "t1", "user-a", g0));
+        CHECK(put_since(s, "t1", "user-b", g0));
+        gw_sessions_destroy(s);
+        ej_arena_destroy(a);
+}
+
+/* GW_AUTH_OPTIONAL rows are open to anyone, signed in or not, consent owed or not. */
+static void test_optional_auth(void)
+{
+        const struct gw_route *resend = gw_route_match(gw_routes, gw_routes_count, GW_POST,
+                                                       "/api/auth/verify/resend", NULL, NULL);
+        const struct gw_route opt_row = {
+            .method = GW_GET, .pattern = "/x", .auth = GW_AUTH_OPTIONAL};
+        struct gw_req req = {0};
+
+        CHECK(resend != NULL && resend->auth == GW_AUTH_OPTIONAL);
+        CHECK(!gw_consent_blocks(&opt_row, true));
+        req.route = &opt_row;
+        req.roles = "";
+        req.consent_required = true;
+        CHECK(gw_access_check(&req) == GW_ACCESS_OK);
+        /* Every optional row's service takes an anonymous call too: none needs a role. */
+        for (size_t i = 0; i < gw_routes_count; i++)
+                if (gw_routes[i].auth == GW_AUTH_OPTIONAL)
+                        CHECK(gw_routes[i].roles == NULL && gw_routes[i].subject != NULL);
 }
 
 static void test_access_check(void)
@@ -567,6 +671,8 @@ int main(void)
         test_consent();
         test_client_addr();
         test_session_cache();
+        test_session_generations();
+        test_optional_auth();
         test_access_check();
         test_real_table();
         return check_report();
