@@ -28,6 +28,8 @@ struct svc_settings {
         const char *db_url;
         const char *admin_addr;
         long workers;
+        long slow_workers; /* EJ_SLOW_WORKERS: threads of the slow pool */
+        long slow_queue;   /* EJ_SLOW_QUEUE: slow requests waiting at most */
         long relay_poll_ms;
         long relay_hold_ms;
         bool send_asap;
@@ -36,18 +38,39 @@ struct svc_settings {
 
 struct svc_runtime;
 
+/* A worker thread (with a subscription) or a thread of the slow pool (slow, no subscription):
+ * both handle requests the same way, each with its own connection and arena. */
 struct svc_worker {
         struct svc_runtime *rt;
         int index;
+        bool slow;
         pthread_t thread;
         bool running;
-        natsSubscription *sub;
+        natsSubscription *sub; /* NULL in the slow pool */
         struct ej_db *db;
         struct ej_arena *arena;
         /* Metric series looked up once, then updated without locks: [op][status], where op
          * n_ops stands for unknown verbs. */
         struct ej_counter **counters;
         struct ej_histogram **durations;
+};
+
+/* A slow request waiting for the pool; the message is the queue's until a slow thread takes it. */
+struct svc_slow_item {
+        natsMsg *msg;
+        double t0; /* when a worker received it: its duration counts the wait */
+};
+
+/* Bounded ring of slow requests, filled by the workers, emptied by the slow pool. */
+struct svc_slow_queue {
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct svc_slow_item *items; /* cap entries */
+        size_t cap;
+        size_t head;
+        size_t len;
+        bool closed;             /* set once the workers are gone: the pool empties the queue */
+        long long stop_deadline; /* ej_mono_ms; queued items taken later are refused */
 };
 
 struct svc_runtime {
@@ -60,6 +83,9 @@ struct svc_runtime {
         struct ej_mailer *mailer;       /* NULL when EJ_SMTP_URL is unset */
         struct ej_consumer **consumers; /* def->n_consumers, NULL until started */
         struct svc_worker *workers;
+        struct svc_worker *slow; /* n_slow threads; NULL when no operation is slow */
+        long n_slow;
+        struct svc_slow_queue slow_q;
         atomic_int stopping;
 };
 
@@ -102,6 +128,10 @@ static enum ej_status load_settings(struct svc_settings *s, struct ej_err *err)
                 return ej_err_set(err, EJ_ERR_INVALID, "EJ_DB_URL",
                                   "EJ_DB_URL is not set (a libpq connection string)");
         st = ej_env_long("EJ_WORKERS", 2, 1, 64, &s->workers, err);
+        if (st == EJ_OK)
+                st = ej_env_long("EJ_SLOW_WORKERS", 2, 1, 64, &s->slow_workers, err);
+        if (st == EJ_OK)
+                st = ej_env_long("EJ_SLOW_QUEUE", 64, 1, 100000, &s->slow_queue, err);
         if (st == EJ_OK)
                 st = ej_env_long("EJ_RELAY_POLL_MS", 1000, 10, 600000, &s->relay_poll_ms, err);
         if (st == EJ_OK)
@@ -209,8 +239,28 @@ static void log_result(const char *rid, const char *verb, enum ej_status st,
                err->field[0] ? " field=" : "", err->field);
 }
 
-/* Handles one request: everything it allocates lives in the worker's arena. */
-static void handle(struct svc_worker *w, natsMsg *msg)
+/* Hands `msg` (and its ownership) to the slow pool; false when the queue is full or closed. */
+static bool slow_push(struct svc_runtime *rt, natsMsg *msg, double t0)
+{
+        struct svc_slow_queue *q = &rt->slow_q;
+        bool taken = false;
+
+        pthread_mutex_lock(&q->mu);
+        if (!q->closed && q->len < q->cap) {
+                q->items[(q->head + q->len) % q->cap] = (struct svc_slow_item){msg, t0};
+                q->len++;
+                taken = true;
+                pthread_cond_signal(&q->cv);
+        }
+        pthread_mutex_unlock(&q->mu);
+        return taken;
+}
+
+/* Handles one request received at `t0`: everything it allocates lives in the thread's arena.
+ * On a worker thread a slow operation is handed to the slow pool instead: then true is returned
+ * and the message belongs to the pool; otherwise the caller still owns it. `refuse`, when not
+ * EJ_OK, answers the request with that status without running it. */
+static bool handle(struct svc_worker *w, natsMsg *msg, double t0, enum ej_status refuse)
 {
         const struct ej_service_def *def = w->rt->def;
         const char *subject = natsMsg_GetSubject(msg);
@@ -222,7 +272,6 @@ static void handle(struct svc_worker *w, natsMsg *msg)
         ProtobufCAllocator alloc;
         ProtobufCMessage *req = NULL;
         ProtobufCMessage *resp = NULL;
-        double t0 = mono_seconds();
         double secs;
         char retry_after[16];
         const char *extra[3] = {NULL, NULL, NULL};
@@ -254,6 +303,19 @@ static void handle(struct svc_worker *w, natsMsg *msg)
                                 verb);
                 goto reply;
         }
+        if (op->slow && !w->slow) {
+                if (slow_push(w->rt, msg, t0))
+                        return true;
+                /* Not queueing without bound: the caller may try again in a moment. */
+                call.retry_after_s = 1;
+                st = ej_err_set(&err, EJ_ERR_TOO_MANY, NULL,
+                                "too many %s requests waiting; try again in a moment", verb);
+                goto reply;
+        }
+        if (refuse != EJ_OK) {
+                st = ej_err_set(&err, refuse, NULL, "the service is stopping");
+                goto reply;
+        }
         req = protobuf_c_message_unpack(op->req, &alloc, (size_t)natsMsg_GetDataLength(msg),
                                         (const uint8_t *)natsMsg_GetData(msg));
         if (req == NULL) {
@@ -282,6 +344,7 @@ reply:
         secs = mono_seconds() - t0;
         count(w, op_index, verb, st, secs);
         log_result(call.request_id, verb, st, &err, secs * 1000.0);
+        return false;
 }
 
 static void *worker_main(void *arg)
@@ -295,8 +358,8 @@ static void *worker_main(void *arg)
                 natsStatus s = natsSubscription_NextMsg(&msg, w->sub, SVC_POLL_MS);
 
                 if (s == NATS_OK) {
-                        handle(w, msg);
-                        natsMsg_Destroy(msg);
+                        if (!handle(w, msg, mono_seconds(), EJ_OK))
+                                natsMsg_Destroy(msg);
                 } else if (s == NATS_SLOW_CONSUMER) {
                         ej_warn(NULL, "worker %d fell behind; NATS dropped messages", w->index);
                 }
@@ -317,6 +380,34 @@ static void *worker_main(void *arg)
         return NULL;
 }
 
+/* A thread of the slow pool: serves the queue until it is closed and empty. */
+static void *slow_main(void *arg)
+{
+        struct svc_worker *w = arg;
+        struct svc_slow_queue *q = &w->rt->slow_q;
+
+        for (;;) {
+                struct svc_slow_item it;
+                bool late;
+
+                pthread_mutex_lock(&q->mu);
+                while (q->len == 0 && !q->closed)
+                        pthread_cond_wait(&q->cv, &q->mu);
+                if (q->len == 0) {
+                        pthread_mutex_unlock(&q->mu);
+                        break;
+                }
+                it = q->items[q->head];
+                q->head = (q->head + 1) % q->cap;
+                q->len--;
+                late = q->closed && ej_mono_ms() >= q->stop_deadline;
+                pthread_mutex_unlock(&q->mu);
+                (void)handle(w, it.msg, it.t0, late ? EJ_ERR_UNAVAILABLE : EJ_OK);
+                natsMsg_Destroy(it.msg);
+        }
+        return NULL;
+}
+
 static void worker_free(struct svc_worker *w)
 {
         natsSubscription_Destroy(w->sub);
@@ -326,12 +417,12 @@ static void worker_free(struct svc_worker *w)
         free(w->durations);
 }
 
-/* Creates worker `i`'s connection, arena and subscription (not its thread). Worker 0 takes
- * `first_db`, the connection that ran the migrations. */
-static enum ej_status worker_prepare(struct svc_runtime *rt, int i, struct ej_db **first_db,
-                                     struct ej_err *err)
+/* Creates the connection, arena and (unless `w` is in the slow pool) the subscription of
+ * thread `i` (not the thread itself). Worker 0 takes `first_db`, the connection that ran the
+ * migrations. */
+static enum ej_status worker_prepare(struct svc_runtime *rt, struct svc_worker *w, int i, bool slow,
+                                     struct ej_db **first_db, struct ej_err *err)
 {
-        struct svc_worker *w = &rt->workers[i];
         const struct ej_service_def *def = rt->def;
         char subject[128];
         enum ej_status st = EJ_OK;
@@ -339,10 +430,11 @@ static enum ej_status worker_prepare(struct svc_runtime *rt, int i, struct ej_db
 
         w->rt = rt;
         w->index = i;
+        w->slow = slow;
         w->arena = ej_arena_create(SVC_ARENA_BLOCK);
         w->counters = xcalloc((def->n_ops + 1) * EJ_STATUS_COUNT, sizeof(*w->counters));
         w->durations = xcalloc(def->n_ops + 1, sizeof(*w->durations));
-        if (i == 0 && *first_db) {
+        if (!slow && i == 0 && *first_db) {
                 w->db = *first_db;
                 *first_db = NULL;
         } else {
@@ -350,6 +442,8 @@ static enum ej_status worker_prepare(struct svc_runtime *rt, int i, struct ej_db
                 if (st != EJ_OK)
                         return st;
         }
+        if (slow)
+                return EJ_OK;
         if (snprintf(subject, sizeof(subject), "ej.%s.>", def->name) >= (int)sizeof(subject))
                 return ej_err_set(err, EJ_ERR_INVALID, NULL, "service name %s is too long",
                                   def->name);
@@ -372,6 +466,9 @@ static int wait_for_stop(const sigset_t *set)
 
 static void stop_workers(struct svc_runtime *rt)
 {
+        pthread_mutex_lock(&rt->slow_q.mu);
+        rt->slow_q.stop_deadline = ej_mono_ms() + SVC_DRAIN_MS;
+        pthread_mutex_unlock(&rt->slow_q.mu);
         atomic_store(&rt->stopping, 1);
         /* Drain: the server stops routing to us, what is already queued is still served. */
         for (long i = 0; i < rt->cfg.workers; i++)
@@ -380,6 +477,40 @@ static void stop_workers(struct svc_runtime *rt)
         for (long i = 0; i < rt->cfg.workers; i++)
                 if (rt->workers[i].running)
                         pthread_join(rt->workers[i].thread, NULL);
+}
+
+/* After the workers: no more slow requests arrive. The pool serves what is queued (refusing what
+ * it takes after the drain deadline) and leaves; anything left (the pool never started) is
+ * answered as unavailable, so no message is lost or leaked. */
+static void stop_slow(struct svc_runtime *rt)
+{
+        struct svc_slow_queue *q = &rt->slow_q;
+        struct ej_err err;
+
+        pthread_mutex_lock(&q->mu);
+        q->closed = true;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        for (long i = 0; i < rt->n_slow; i++)
+                if (rt->slow[i].running)
+                        pthread_join(rt->slow[i].thread, NULL);
+        while (q->len > 0) {
+                struct svc_slow_item it = q->items[q->head];
+
+                q->head = (q->head + 1) % q->cap;
+                q->len--;
+                ej_err_set(&err, EJ_ERR_UNAVAILABLE, NULL, "the service is stopping");
+                (void)ej_bus_respond_hdrs(rt->bus, it.msg, EJ_ERR_UNAVAILABLE, &err, NULL, NULL);
+                natsMsg_Destroy(it.msg);
+        }
+}
+
+static bool has_slow_ops(const struct ej_service_def *def)
+{
+        for (size_t i = 0; i < def->n_ops; i++)
+                if (def->ops[i].slow)
+                        return true;
+        return false;
 }
 
 enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *err)
@@ -399,6 +530,10 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         st = load_settings(&rt.cfg, err);
         if (st != EJ_OK)
                 return st;
+        pthread_mutex_init(&rt.slow_q.mu, NULL);
+        pthread_cond_init(&rt.slow_q.cv, NULL);
+        rt.slow_q.cap = (size_t)rt.cfg.slow_queue;
+        rt.slow_q.items = xcalloc(rt.slow_q.cap, sizeof(*rt.slow_q.items));
 
         /* Block the stop signals before any thread exists (ours, nats.c's, libpq's), so every
          * thread inherits the mask and only sigwait below receives them. */
@@ -469,7 +604,13 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
 
         rt.workers = xcalloc((size_t)rt.cfg.workers, sizeof(*rt.workers));
         for (long i = 0; i < rt.cfg.workers && st == EJ_OK; i++)
-                st = worker_prepare(&rt, (int)i, &first_db, err);
+                st = worker_prepare(&rt, &rt.workers[i], (int)i, false, &first_db, err);
+        if (has_slow_ops(def)) {
+                rt.n_slow = rt.cfg.slow_workers;
+                rt.slow = xcalloc((size_t)rt.n_slow, sizeof(*rt.slow));
+                for (long i = 0; i < rt.n_slow && st == EJ_OK; i++)
+                        st = worker_prepare(&rt, &rt.slow[i], (int)i, true, &first_db, err);
+        }
         /* Make sure the server knows our subscriptions before we report ready. */
         if (st == EJ_OK && natsConnection_FlushTimeout(ej_bus_conn(rt.bus), 2000) != NATS_OK)
                 st = ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL,
@@ -477,6 +618,15 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
                                 "subscriptions");
         if (st != EJ_OK)
                 goto out;
+        /* The pool first: workers may hand it requests as soon as they run. */
+        for (long i = 0; i < rt.n_slow; i++) {
+                if (pthread_create(&rt.slow[i].thread, NULL, slow_main, &rt.slow[i]) != 0) {
+                        st = ej_err_set(err, EJ_ERR_INTERNAL, NULL,
+                                        "cannot start slow-pool thread %ld", i);
+                        goto out;
+                }
+                rt.slow[i].running = true;
+        }
         for (long i = 0; i < rt.cfg.workers; i++) {
                 if (pthread_create(&rt.workers[i].thread, NULL, worker_main, &rt.workers[i]) != 0) {
                         st = ej_err_set(err, EJ_ERR_INTERNAL, NULL,
@@ -491,14 +641,15 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
                         goto out;
                 ej_info(NULL, "admin endpoint on port %d", ej_health_port(rt.health));
         }
-        ej_info(NULL, "ready: %ld workers on ej.%s.> (queue %s)", rt.cfg.workers, def->name,
-                def->name);
+        ej_info(NULL, "ready: %ld workers on ej.%s.> (queue %s), %ld for slow operations",
+                rt.cfg.workers, def->name, def->name, rt.n_slow);
 
         sig = wait_for_stop(&stop_set);
         ej_info(NULL, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 out:
         if (rt.workers)
                 stop_workers(&rt);
+        stop_slow(&rt);
         ej_health_stop(rt.health);
         if (rt.consumers)
                 for (size_t i = 0; i < def->n_consumers; i++)
@@ -510,6 +661,12 @@ out:
                 for (long i = 0; i < rt.cfg.workers; i++)
                         worker_free(&rt.workers[i]);
         free(rt.workers);
+        for (long i = 0; i < rt.n_slow; i++)
+                worker_free(&rt.slow[i]);
+        free(rt.slow);
+        free(rt.slow_q.items);
+        pthread_cond_destroy(&rt.slow_q.cv);
+        pthread_mutex_destroy(&rt.slow_q.mu);
         ej_db_destroy(first_db);
         ej_bus_destroy(rt.bus, SVC_BUS_CLOSE_MS);
         ej_metrics_destroy(rt.metrics);

@@ -11,10 +11,20 @@
  * one struct ej_db, so the hot path takes no locks; any number of replicas share the load.
  * For each message the worker resets its arena, unpacks the request into it, calls the handler
  * with a zeroed response, and replies (see bus.h for the wire conventions).
+ *
+ * Slow operations (struct ej_op.slow: CPU-heavy work such as password hashing) never run on a
+ * worker thread, so a burst of them cannot hold up the quick ones. The worker hands the message
+ * to a bounded in-process queue (EJ_SLOW_QUEUE) served by a pool of EJ_SLOW_WORKERS threads,
+ * each with its own struct ej_db and arena, which handle it exactly as a worker would: the pool
+ * size is the cap on how many slow operations run at once. When the queue is full the request
+ * is answered at once with EJ_ERR_TOO_MANY and Ej-Retry-After 1. A service without slow
+ * operations starts no pool. On stop the pool serves what is queued (within the drain time;
+ * later items are answered EJ_ERR_UNAVAILABLE).
  */
 #ifndef EJ_SERVICE_H
 #define EJ_SERVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -49,6 +59,7 @@ struct ej_op {
         const ProtobufCMessageDescriptor *req;
         const ProtobufCMessageDescriptor *resp;
         ej_op_fn fn;
+        bool slow; /* run on the slow pool, never on a worker thread (see above) */
 };
 
 /* A durable event consumer the runtime runs for the service (events.h): each event matching
@@ -77,7 +88,8 @@ int ej_call_has_role(const struct ej_call *call, const char *role);
 /* Runs the service until asked to stop. Settings come from the environment:
  *   EJ_NATS_URL (nats://127.0.0.1:4222), EJ_DB_URL (libpq conninfo, required),
  *   EJ_WORKERS (2), EJ_ADMIN_ADDR (127.0.0.1:0 = no admin endpoint unless a port is given),
- *   EJ_LOG_LEVEL (info), EJ_RELAY_POLL_MS (1000), EJ_RELAY_HOLD_MS (0), EJ_NATS_SEND_ASAP (false).
+ *   EJ_LOG_LEVEL (info), EJ_RELAY_POLL_MS (1000), EJ_RELAY_HOLD_MS (0), EJ_NATS_SEND_ASAP (false),
+ *   EJ_SLOW_WORKERS (2) and EJ_SLOW_QUEUE (64) when some operation is slow.
  * When EJ_SMTP_URL is set it also starts the mail sender for the service's mail outbox (mail.h;
  * EJ_SMTP_STARTTLS, EJ_SMTP_USER, EJ_SMTP_PASSWORD, EJ_MAIL_FROM, ...); unset, mail is queued
  * but not sent, with a warning at start.

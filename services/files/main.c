@@ -25,17 +25,20 @@ static const struct ej_service_consumer files_consumers[] = {
 static const struct ej_op files_ops[] = {
     /* ej.files.upload.begin (the runtime dispatches on the subject's last word) */
     {"begin", &ej__files__upload_begin__descriptor, &ej__files__upload_begin_reply__descriptor,
-     files_begin},
+     files_begin, false},
     /* ej.files.download.open */
-    {"open", &ej__files__download_open__descriptor, &ej__files__file_meta__descriptor, files_open},
-    {"read", &ej__files__file_read__descriptor, &ej__files__file_data__descriptor, files_read},
+    {"open", &ej__files__download_open__descriptor, &ej__files__file_meta__descriptor, files_open,
+     false},
+    {"read", &ej__files__file_read__descriptor, &ej__files__file_data__descriptor, files_read,
+     false},
     {"attach", &ej__files__attach_request__descriptor, &ej__files__file_info__descriptor,
-     files_attach},
+     files_attach, false},
     {"blind_copy", &ej__files__blind_copy_request__descriptor, &ej__files__file_info__descriptor,
-     files_blind},
-    {"info", &ej__files__info_request__descriptor, &ej__files__file_info__descriptor, files_info},
+     files_blind, false},
+    {"info", &ej__files__info_request__descriptor, &ej__files__file_info__descriptor, files_info,
+     false},
     {"gdpr_export", &ej__common__gdpr_export_request__descriptor,
-     &ej__common__gdpr_export_part__descriptor, files_gdpr_export},
+     &ej__common__gdpr_export_part__descriptor, files_gdpr_export, false},
 };
 
 /* Reads the settings (see README and deploy/local/stack.sh for the variables). */

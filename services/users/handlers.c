@@ -1,6 +1,5 @@
 #include "users.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,15 +42,13 @@ static const char default_privacy[] =
 enum ej_status users_ctx_init(struct users_ctx *ctx, struct ej_err *err)
 {
         char pw[64];
-        long long_h = 0, short_h = 0, slots = 0;
+        long long_h = 0, short_h = 0;
         enum ej_status st;
 
         memset(ctx, 0, sizeof(*ctx));
         st = ej_env_long("EJ_SESSION_TTL_HOURS", 30 * 24, 1, 24 * 366, &long_h, err);
         if (st == EJ_OK)
                 st = ej_env_long("EJ_SESSION_SHORT_TTL_HOURS", 12, 1, 24 * 366, &short_h, err);
-        if (st == EJ_OK)
-                st = ej_env_long("EJ_HASH_CONCURRENCY", 2, 1, 64, &slots, err);
         if (st == EJ_OK)
                 st = ej_env_long("EJ_VERIFY_TTL_S", 48 * 3600, 1, 366 * 86400L, &ctx->verify_ttl_s,
                                  err);
@@ -83,13 +80,9 @@ enum ej_status users_ctx_init(struct users_ctx *ctx, struct ej_err *err)
         ctx->short_session_ttl_ms = (long long)short_h * 3600 * 1000;
         ctx->public_url = ej_env_str("EJ_PUBLIC_URL", "http://127.0.0.1:8080");
         ctx->gdpr_services = ej_env_str("EJ_GDPR_SERVICES", "");
-        if (sem_init(&ctx->hash_slots, 0, (unsigned)slots) != 0)
-                return ej_err_set(err, EJ_ERR_INTERNAL, NULL,
-                                  "cannot create the hashing semaphore");
         ej_random_token(pw, sizeof(pw), 32);
         if (crypto_pwhash_str(ctx->dummy_hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                               crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-                sem_destroy(&ctx->hash_slots);
                 return ej_err_set(err, EJ_ERR_INTERNAL, NULL,
                                   "argon2id needs more memory than the process may use");
         }
@@ -100,47 +93,35 @@ void users_ctx_free(struct users_ctx *ctx)
 {
         if (ctx == NULL)
                 return;
-        sem_destroy(&ctx->hash_slots);
         sodium_memzero(ctx->dummy_hash, sizeof(ctx->dummy_hash));
 }
 
 /* ---- passwords and tokens --------------------------------------------------------------- */
 
-static void slot_take(struct users_ctx *ctx)
-{
-        while (sem_wait(&ctx->hash_slots) != 0 && errno == EINTR)
-                ;
-}
-
-static void slot_give(struct users_ctx *ctx)
-{
-        sem_post(&ctx->hash_slots);
-}
-
-/* argon2id of `pw` into `out` (libsodium's encoded string, salt and parameters included). */
+/* argon2id of `pw` into `out` (libsodium's encoded string, salt and parameters included).
+ * Only slow operations (main.c) and the command line may call it: the slow pool caps how many
+ * run at once. */
 static enum ej_status password_hash(struct users_ctx *ctx, const char *pw, char *out,
                                     struct ej_err *err)
 {
         int rc;
 
-        slot_take(ctx);
+        (void)ctx;
         rc = crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                                crypto_pwhash_MEMLIMIT_INTERACTIVE);
-        slot_give(ctx);
         if (rc != 0)
                 return ej_err_set(err, EJ_ERR_INTERNAL, NULL, "password hashing failed");
         return EJ_OK;
 }
 
-/* True when `pw` matches `hash`; an unusable hash ("!") never matches but costs the same. */
+/* True when `pw` matches `hash`; an unusable hash ("!") never matches but costs the same.
+ * Slow operations only, like password_hash. */
 static bool password_verify(struct users_ctx *ctx, const char *hash, const char *pw)
 {
         bool usable = strncmp(hash, "$argon2", 7) == 0;
         int rc;
 
-        slot_take(ctx);
         rc = crypto_pwhash_str_verify(usable ? hash : ctx->dummy_hash, pw, strlen(pw));
-        slot_give(ctx);
         return usable && rc == 0;
 }
 

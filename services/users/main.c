@@ -20,32 +20,39 @@
 extern const struct ej_migration ej_users_migrations[];
 extern const unsigned long ej_users_migrations_n;
 
+/* SLOW_OP: an operation that hashes or verifies a password (argon2id, tens of milliseconds of
+ * CPU and 64 MiB): the runtime runs it on its slow pool (service.h), so a burst of logins
+ * never holds up the requests behind it, and at most EJ_SLOW_WORKERS hashes run at once. */
 #define OP(verb, req, resp)                                                                        \
         {                                                                                          \
-#verb, &ej__users__##req##__descriptor, &resp##__descriptor, users_##verb          \
+#verb, &ej__users__##req##__descriptor, &resp##__descriptor, users_##verb, false   \
+        }
+#define SLOW_OP(verb, req, resp)                                                                   \
+        {                                                                                          \
+#verb, &ej__users__##req##__descriptor, &resp##__descriptor, users_##verb, true    \
         }
 static const struct ej_op users_ops[] = {
-    OP(register, register_request, ej__users__register_response),
+    SLOW_OP(register, register_request, ej__users__register_response),
     OP(verify_email, token_request, ej__users__user_response),
     OP(resend_verification, resend_verification_request, ej__common__empty),
-    OP(login, login_request, ej__users__login_response),
+    SLOW_OP(login, login_request, ej__users__login_response),
     OP(logout, logout_request, ej__common__empty),
     OP(authenticate, authenticate_request, ej__users__principal),
     OP(me, me_request, ej__users__me_response),
     OP(update_profile, update_profile_request, ej__users__me_response),
-    OP(change_password, change_password_request, ej__common__empty),
+    SLOW_OP(change_password, change_password_request, ej__common__empty),
     OP(request_password_reset, password_reset_request, ej__common__empty),
-    OP(reset_password, reset_password_request, ej__common__empty),
-    OP(change_email, change_email_request, ej__common__empty),
+    SLOW_OP(reset_password, reset_password_request, ej__common__empty),
+    SLOW_OP(change_email, change_email_request, ej__common__empty),
     OP(confirm_email_change, token_request, ej__users__user_response),
-    OP(accept_invitation, accept_invitation_request, ej__users__user_response),
+    SLOW_OP(accept_invitation, accept_invitation_request, ej__users__user_response),
     OP(invite_user, invite_user_request, ej__users__invite_user_response),
     OP(get_consent, get_consent_request, ej__users__consent_version),
     OP(accept_consent, accept_consent_request, ej__common__empty),
     OP(withdraw_consent, withdraw_consent_request, ej__common__empty),
     OP(get_privacy, get_privacy_request, ej__users__privacy_policy),
     OP(export_my_data, export_my_data_request, ej__users__export_my_data_response),
-    OP(request_erasure, request_erasure_request, ej__common__empty),
+    SLOW_OP(request_erasure, request_erasure_request, ej__common__empty),
     OP(confirm_erasure, token_request, ej__common__empty),
     OP(list_users, list_users_request, ej__users__list_users_response),
     OP(get_user, user_id_request, ej__users__user_response),
@@ -64,6 +71,7 @@ static const struct ej_op users_ops[] = {
     OP(update_mail_template, update_mail_template_request, ej__users__mail_template),
 };
 #undef OP
+#undef SLOW_OP
 
 static void usage(void)
 {
@@ -228,6 +236,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ej-users: cannot start: %s\n", err.msg);
                 return 1;
         }
+        /* EJ_HASH_CONCURRENCY, the older name of the hashing cap, still sizes the slow pool
+         * when EJ_SLOW_WORKERS is not set. */
+        if (getenv("EJ_SLOW_WORKERS") == NULL && getenv("EJ_HASH_CONCURRENCY") != NULL)
+                setenv("EJ_SLOW_WORKERS", getenv("EJ_HASH_CONCURRENCY"), 1);
         memset(&def, 0, sizeof(def));
         def.name = "users";
         def.ops = users_ops;

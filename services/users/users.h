@@ -10,19 +10,20 @@
  * written in one transaction by one store function: nothing is half-written.
  *
  * Passwords are hashed with argon2id (libsodium crypto_pwhash_str, interactive limits: 2 passes,
- * 64 MiB). Hashing is CPU- and memory-heavy, so at most `hash_slots` hashes run at once in a
- * process (a semaphore in struct users_ctx); a burst of logins then cannot take every core and
- * all the memory. Session tokens and mailed tokens are 32 random bytes (base64url); only their
- * SHA-256 is stored. An account without a usable password (invited, erased) stores "!".
+ * 64 MiB). Hashing is CPU- and memory-heavy, so every operation that hashes or verifies a
+ * password is marked slow in main.c's table: the runtime runs it on its slow pool
+ * (EJ_SLOW_WORKERS threads, service.h), which caps the hashes running at once per process and
+ * keeps a burst of logins from holding up other requests or taking all the memory. Session tokens
+ * and mailed tokens are 32 random bytes (base64url); only their SHA-256 is stored. An account
+ * without a usable password (invited, erased) stores "!".
  *
  * Thread safety: struct users_ctx is created in main before the workers start and is read-only
- * afterwards (apart from its semaphore). Store functions use the caller's struct ej_db (one
+ * afterwards. Store functions use the caller's struct ej_db (one
  * worker thread).
  */
 #ifndef EJ_USERS_H
 #define EJ_USERS_H
 
-#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -75,14 +76,13 @@ struct users_ctx {
         long gdpr_timeout_ms;           /* EJ_GDPR_TIMEOUT_MS (5000) */
         const char *public_url;         /* EJ_PUBLIC_URL (http://127.0.0.1:8080), links in mail */
         const char *gdpr_services;      /* EJ_GDPR_SERVICES: comma list, "" = none */
-        sem_t hash_slots;               /* EJ_HASH_CONCURRENCY (2) */
         /* A hash of a random password, verified against on logins with an unknown e-mail so
          * they take as long as logins with a wrong password. */
         char dummy_hash[crypto_pwhash_STRBYTES];
 };
 
-/* Reads the settings above from the environment and prepares the semaphore and the dummy
- * hash. Call after ej_ids_init, before threads start. Release with users_ctx_free. */
+/* Reads the settings above from the environment and prepares the dummy hash. Call after
+ * ej_ids_init, before threads start. Release with users_ctx_free. */
 enum ej_status users_ctx_init(struct users_ctx *ctx, struct ej_err *err);
 void users_ctx_free(struct users_ctx *ctx);
 

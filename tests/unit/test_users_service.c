@@ -1400,6 +1400,129 @@ static void test_admin_create(void)
                         NULL) == EJ_ERR_CONFLICT);
 }
 
+/* Publishes `n` logins of `email` with replies to `inbox`, without waiting for them. */
+static void publish_logins(const char *inbox, const char *email, const char *pw, int n)
+{
+        Ej__Users__LoginRequest req = EJ__USERS__LOGIN_REQUEST__INIT;
+        size_t len;
+        uint8_t *data;
+
+        req.email = (char *)(uintptr_t)email;
+        req.password = (char *)(uintptr_t)pw;
+        len = protobuf_c_message_get_packed_size(&req.base);
+        data = ej_arena_alloc(arena, len + 1);
+        protobuf_c_message_pack(&req.base, data);
+        for (int i = 0; i < n; i++)
+                CHECK(natsConnection_PublishRequest(ej_bus_conn(bus), "ej.users.login", inbox, data,
+                                                    (int)len) == NATS_OK);
+        CHECK(natsConnection_Flush(ej_bus_conn(bus)) == NATS_OK);
+}
+
+struct burst_result {
+        int ok;
+        int too_many;
+        int retry_after_1; /* too_many answers carrying Ej-Retry-After: 1 */
+        int other;
+};
+
+/* Collects `n` answers from `sub` (waiting at most `wait_ms` in all). */
+static void collect_logins(natsSubscription *sub, int n, long long wait_ms, struct burst_result *r)
+{
+        long long deadline = ej_mono_ms() + wait_ms;
+
+        memset(r, 0, sizeof(*r));
+        for (int got = 0; got < n && ej_mono_ms() < deadline; got++) {
+                natsMsg *m = NULL;
+                const char *v = NULL;
+                struct ej_err err;
+                enum ej_status st;
+
+                if (natsSubscription_NextMsg(&m, sub, (int64_t)(deadline - ej_mono_ms())) !=
+                    NATS_OK)
+                        break;
+                st = ej_bus_reply_status(m, &err);
+                if (st == EJ_OK) {
+                        r->ok++;
+                } else if (st == EJ_ERR_TOO_MANY) {
+                        r->too_many++;
+                        if (natsMsgHeader_Get(m, EJ_HDR_RETRY_AFTER, &v) == NATS_OK && v &&
+                            strcmp(v, "1") == 0)
+                                r->retry_after_1++;
+                } else {
+                        fprintf(stderr, "slow pool: login answered %s: %s\n", ej_status_name(st),
+                                err.msg);
+                        r->other++;
+                }
+                natsMsg_Destroy(m);
+        }
+}
+
+/* Password hashing runs on the service's slow pool: a burst of logins leaves the quick
+ * operations (authenticate, me) on the workers answering at once, and a burst larger than the
+ * slow queue is refused at once with too_many and Retry-After 1 rather than queued. */
+static void test_slow_pool(void)
+{
+        const char *pw = "burst of logins";
+        Ej__Users__User *u = reg("burst", pw);
+        Ej__Users__LoginResponse *login = NULL;
+        Ej__Users__Principal *pr = NULL;
+        Ej__Users__User *me = NULL;
+        natsSubscription *sub = NULL;
+        struct burst_result r;
+        struct ej_err err;
+        char inbox[64];
+        char *token;
+        long long t0, hash_ms = 0, worst_ms = 0, burst_ms, limit_ms;
+
+        if (u == NULL)
+                return;
+        /* One login at rest: about the time of one argon2id verification. */
+        for (int i = 0; i < 2; i++) {
+                t0 = ej_mono_ms();
+                CHECK(do_login(u->email, pw, &login, &err) == EJ_OK);
+                if (i == 0 || ej_mono_ms() - t0 < hash_ms)
+                        hash_ms = ej_mono_ms() - t0;
+        }
+        if (login == NULL)
+                return;
+        token = ej_arena_strdup(arena, login->session_token);
+        snprintf(inbox, sizeof(inbox), "_INBOX.burst-%s", run_tag);
+        CHECK(natsConnection_SubscribeSync(&sub, ej_bus_conn(bus), inbox) == NATS_OK);
+        CHECK(natsSubscription_SetPendingLimits(sub, -1, -1) == NATS_OK);
+
+        /* 24 logins at once (about 12 hash times of work for two slow threads); meanwhile the
+         * workers answer authenticate and me as fast as at rest, not after the logins. */
+        t0 = ej_mono_ms();
+        publish_logins(inbox, u->email, pw, 24);
+        for (int i = 0; i < 6; i++) {
+                long long t1 = ej_mono_ms();
+
+                CHECK(do_authenticate(token, &pr, &err) == EJ_OK);
+                CHECK(do_me(u->id, &me, &err) == EJ_OK);
+                if (ej_mono_ms() - t1 > worst_ms)
+                        worst_ms = ej_mono_ms() - t1;
+        }
+        collect_logins(sub, 24, 60000, &r);
+        burst_ms = ej_mono_ms() - t0;
+        limit_ms = 200 + 2 * hash_ms;
+        fprintf(stderr,
+                "slow pool: one login %lld ms; 24 at once %lld ms; authenticate+me during "
+                "them at worst %lld ms (limit %lld)\n",
+                hash_ms, burst_ms, worst_ms, limit_ms);
+        CHECK(r.ok == 24);
+        CHECK(worst_ms < limit_ms);
+
+        /* More than the slow queue (EJ_SLOW_QUEUE, 32 here, 64 by default) plus the pool: the
+         * surplus is refused at once, the rest is served. */
+        publish_logins(inbox, u->email, pw, 100);
+        collect_logins(sub, 100, 120000, &r);
+        fprintf(stderr, "slow pool: 100 at once: %d ok, %d too_many\n", r.ok, r.too_many);
+        CHECK(r.ok + r.too_many == 100);
+        CHECK(r.too_many > 0 && r.retry_after_1 == r.too_many);
+        CHECK(r.ok >= 2 && r.ok <= 100 - 30);
+        natsSubscription_Destroy(sub);
+}
+
 /* True when some ej-users answers (an empty token is refused as unauthenticated). */
 static int service_answers(void)
 {
@@ -1428,7 +1551,7 @@ static pid_t start_service(const char *argv0, const char *nats_url, const char *
                 snprintf(path, sizeof(path), "%s/../bin/ej-users", dirname(self));
         while (environ[n])
                 n++;
-        envp = xcalloc(n + 7, sizeof(*envp));
+        envp = xcalloc(n + 9, sizeof(*envp));
         for (size_t i = 0; i < n; i++)
                 if (strncmp(environ[i], "EJ_", 3) != 0)
                         envp[k++] = environ[i];
@@ -1436,6 +1559,8 @@ static pid_t start_service(const char *argv0, const char *nats_url, const char *
         envp[k++] = ej_arena_printf(arena, "EJ_DB_URL=%s", db_url);
         envp[k++] = ej_arena_printf(arena, "EJ_LOG_LEVEL=warn");
         envp[k++] = ej_arena_printf(arena, "EJ_WORKERS=2");
+        envp[k++] = ej_arena_printf(arena, "EJ_SLOW_WORKERS=2");
+        envp[k++] = ej_arena_printf(arena, "EJ_SLOW_QUEUE=32");
         envp[k++] = ej_arena_printf(arena, "EJ_GDPR_SERVICES=testpart");
         if (posix_spawn(&pid, path, NULL, NULL, argv, envp) != 0) {
                 fprintf(stderr, "test_users_service: cannot start %s\n", path);
@@ -1565,6 +1690,7 @@ int main(int argc, char **argv)
         test_consent_and_privacy();
         test_last_admin();
         test_mail_templates();
+        test_slow_pool();
 
         if (service > 0)
                 stop_service(service);
