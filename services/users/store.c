@@ -1126,6 +1126,24 @@ static bool is_uuid(const char *s)
         return i == 36;
 }
 
+/* The number of rows `where` matches, counted up to USERS_COUNT_EXACT + 1. */
+static enum ej_status count_capped(struct ej_db *db, const char *where, int np,
+                                   const char *const *params, uint64_t *total, struct ej_err *err)
+{
+        struct ej_buf sql = EJ_BUF_INIT;
+        PGresult *res = NULL;
+        enum ej_status st;
+
+        ej_buf_appendf(&sql, "SELECT count(*) FROM (SELECT 1 FROM users u %s LIMIT %d) s", where,
+                       USERS_COUNT_EXACT + 1);
+        st = exec_dynamic(db, sql.p, np, params, &res, err);
+        if (st == EJ_OK)
+                *total = (uint64_t)ej_db_int64(res, 0, 0);
+        PQclear(res);
+        ej_buf_free(&sql);
+        return st;
+}
+
 enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                                 const struct users_list_query *q, Ej__Users__User ***users,
                                 size_t *n, char **next_cursor, uint64_t *total, bool *total_exact,
@@ -1138,7 +1156,10 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
         const char *sort_expr, *key_expr, *cmp, *dir;
         char *ckey = NULL, *cid = NULL;
         PGresult *res = NULL;
-        bool filtered;
+        struct ej_buf keyset = EJ_BUF_INIT;
+        const char *rows_at;
+        double estimate;
+        bool filtered, sort_first;
         enum ej_status st;
         int rows;
 
@@ -1182,34 +1203,34 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
         else if (strcmp(q->status, "unverified") == 0)
                 ej_buf_append_c(&where, " AND u.email_verified_at IS NULL AND u.erased_at IS NULL");
 
-        /* The total over the same filters (no cursor): exact up to USERS_COUNT_EXACT rows,
-         * beyond that the planner's estimate, so a broad filter never counts 100,000 rows. */
-        ej_buf_appendf(&sql, "SELECT count(*) FROM (SELECT 1 FROM users u %s LIMIT %d) s", where.p,
-                       USERS_COUNT_EXACT + 1);
+        /* The planner's estimate of the matches decides the plan: a plan-only statement, far
+         * cheaper than any count. Up to some thousands of matches (a selective search or a rare
+         * role): find them first through their own indexes and sort those; the same pass counts
+         * them (a window count over id and sort key only, before the cursor applies, so every
+         * page shows the same total). The OFFSET 0 subquery keeps the planner from walking the
+         * sort index past many non-matching rows, which is slow when the matches cluster at the
+         * far end of the order. A broad filter walks the sort index instead and stops after
+         * about limit / selectivity rows; it is not counted (the common trigrams of a broad
+         * search make the index scan behind any count touch most of the table), its total is
+         * the estimate. The unfiltered list counts exactly up to USERS_COUNT_EXACT rows, beyond
+         * that the estimate, so no total counts 100,000 rows. */
+        ej_buf_appendf(&sql, "EXPLAIN (FORMAT JSON) SELECT 1 FROM users u %s", where.p);
         st = exec_dynamic(db, sql.p, np, params, &res, err);
         if (st != EJ_OK)
                 goto out;
-        *total = (uint64_t)ej_db_int64(res, 0, 0);
-        *total_exact = *total <= USERS_COUNT_EXACT;
+        rows_at = strstr(ej_db_val(res, 0, 0), "\"Plan Rows\":");
+        estimate = rows_at ? strtod(rows_at + strlen("\"Plan Rows\":"), NULL) : 0;
         PQclear(res);
         res = NULL;
-        if (!*total_exact) {
-                const char *rows_at;
-                double estimate;
-
-                ej_buf_reset(&sql);
-                ej_buf_appendf(&sql, "EXPLAIN (FORMAT JSON) SELECT 1 FROM users u %s", where.p);
-                st = exec_dynamic(db, sql.p, np, params, &res, err);
+        sort_first = filtered && estimate <= (double)USERS_SORT_MATCHES_MAX;
+        if (!filtered) {
+                st = count_capped(db, where.p, np, params, total, err);
                 if (st != EJ_OK)
                         goto out;
-                rows_at = strstr(ej_db_val(res, 0, 0), "\"Plan Rows\":");
-                estimate = rows_at ? strtod(rows_at + strlen("\"Plan Rows\":"), NULL) : 0;
-                if (estimate > (double)*total)
-                        *total = (uint64_t)estimate;
-                PQclear(res);
-                res = NULL;
         }
-        ej_buf_reset(&sql);
+        *total_exact = !filtered && *total <= USERS_COUNT_EXACT;
+        if (!*total_exact && estimate > (double)*total)
+                *total = (uint64_t)estimate;
 
         if (q->cursor[0]) {
                 if (!cursor_decode(a, q->cursor, q->sort, &ckey, &cid) || !is_uuid(cid)) {
@@ -1220,30 +1241,31 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                 params[np++] = ckey;
                 params[np++] = cid;
                 if (strcmp(q->sort, "created") == 0)
-                        ej_buf_appendf(&where,
-                                       " AND (u.created_at, u.id) %s (timestamptz 'epoch' + "
+                        ej_buf_appendf(&keyset,
+                                       " AND (%s, %s) %s (timestamptz 'epoch' + "
                                        "$%d::bigint * interval '1 microsecond', $%d::uuid)",
+                                       sort_first ? "w.k" : sort_expr, sort_first ? "w.id" : "u.id",
                                        cmp, np - 1, np);
                 else
-                        ej_buf_appendf(&where, " AND (%s, u.id) %s ($%d, $%d::uuid)", sort_expr,
+                        ej_buf_appendf(&keyset, " AND (%s, %s) %s ($%d, $%d::uuid)",
+                                       sort_first ? "w.k" : sort_expr, sort_first ? "w.id" : "u.id",
                                        cmp, np - 1, np);
         }
         ej_buf_reset(&sql);
-        /* Up to some thousands of matches (a selective search or a rare role): find them first
-         * through their own indexes and sort those (the OFFSET 0 subquery keeps the planner from
-         * walking the sort index past many non-matching rows, which is slow when the matches
-         * cluster at the far end of the order). Most rows matching: walk the sort index. */
-        if (filtered && *total <= USERS_SORT_MATCHES_MAX)
+        if (sort_first)
                 ej_buf_appendf(&sql,
                                "SELECT " USER_COLS
-                               ", %s FROM (SELECT * FROM users u %s OFFSET 0) u "
-                               "ORDER BY %s %s, u.id %s LIMIT %u",
-                               key_expr, where.p, sort_expr, dir, dir, q->limit + 1);
+                               ", %s, m.n FROM (SELECT w.id, w.k, w.n FROM (SELECT s.id, s.k, "
+                               "count(*) OVER () AS n FROM (SELECT u.id, %s AS k FROM users u %s "
+                               "OFFSET 0) s) w WHERE true%s ORDER BY w.k %s, w.id %s LIMIT %u) m "
+                               "JOIN users u ON u.id = m.id ORDER BY m.k %s, m.id %s",
+                               key_expr, sort_expr, where.p, keyset.p ? keyset.p : "", dir, dir,
+                               q->limit + 1, dir, dir);
         else
-                ej_buf_appendf(&sql,
-                               "SELECT " USER_COLS ", %s FROM users u %s ORDER BY %s %s, u.id %s "
-                               "LIMIT %u",
-                               key_expr, where.p, sort_expr, dir, dir, q->limit + 1);
+                ej_buf_appendf(
+                    &sql,
+                    "SELECT " USER_COLS ", %s FROM users u %s%s ORDER BY %s %s, u.id %s LIMIT %u",
+                    key_expr, where.p, keyset.p ? keyset.p : "", sort_expr, dir, dir, q->limit + 1);
         st = exec_dynamic(db, sql.p, np, params, &res, err);
         if (st != EJ_OK)
                 goto out;
@@ -1253,6 +1275,24 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                 *next_cursor = cursor_encode(a, q->sort, ej_db_val(res, rows - 1, USER_NCOLS),
                                              ej_db_val(res, rows - 1, 0));
         }
+        if (sort_first) {
+                /* The matches' count came with the page; a page past the last match has none. */
+                if (PQntuples(res) > 0)
+                        *total = (uint64_t)ej_db_int64(res, 0, USER_NCOLS + 1);
+                else if (q->cursor[0]) {
+                        st = count_capped(db, where.p, np - 2, params, total, err);
+                        if (st != EJ_OK)
+                                goto out;
+                        if (*total > USERS_COUNT_EXACT && estimate > (double)*total)
+                                *total = (uint64_t)estimate;
+                } else
+                        *total = 0;
+                *total_exact = *total <= USERS_COUNT_EXACT;
+        } else if (filtered && !q->cursor[0] && (*next_cursor)[0] == '\0') {
+                /* A broad filter whose first page holds every match after all. */
+                *total = (uint64_t)rows;
+                *total_exact = *total <= USERS_COUNT_EXACT;
+        }
         *users = ej_arena_alloc(a, (size_t)(rows > 0 ? rows : 1) * sizeof(**users));
         for (int i = 0; i < rows; i++)
                 (*users)[i] = user_from_row(a, res, i);
@@ -1260,6 +1300,7 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
 out:
         PQclear(res);
         ej_buf_free(&where);
+        ej_buf_free(&keyset);
         ej_buf_free(&sql);
         return st;
 }
