@@ -27,9 +27,10 @@
 #   EJ_LOG_LEVEL      debug, info, warn, error (info)
 #   EJ_START_TIMEOUT  seconds to wait for each process to become ready (30)
 #   BUILD             build directory holding bin/ (build; relative to the repository or absolute)
-# Any port given as 0 is replaced by a free port. The ports chosen are written to
-# $EJ_VAR/stack.env, which later commands (stop, status, start-one) read back, so a stack keeps
-# its ports for its whole life. Every other EJ_* variable in the environment reaches every
+# Any port given as 0 is replaced by a free port, reserved for a few minutes in
+# $TMPDIR/easyjournal-ports so that stacks starting at once never share one. The ports chosen
+# are written to $EJ_VAR/stack.env, which later commands (stop, status, start-one) read back, so
+# a stack keeps its ports for its whole life. Every other EJ_* variable in the environment reaches every
 # process unchanged (e.g. EJ_WORKERS, EJ_RELAY_HOLD_MS).
 set -euo pipefail
 
@@ -57,17 +58,26 @@ if [[ $(id -u) == 0 ]] && id postgres >/dev/null 2>&1; then
 fi
 RUN=$PGHOME/run
 
-# A stack already set up keeps its ports: the recorded values win over the defaults and over
-# 0 ("any free port"), but not over a port the caller names explicitly.
-if [[ -f $STACK_ENV ]]; then
+# Reads the ports recorded in $STACK_ENV. With "keep", a port the caller names explicitly (not
+# 0) wins over the recorded one; with "all", the recorded values replace every current one (after
+# a start in a subshell, which chose the ports this shell still holds as 0).
+load_env() {
+        local mode=$1 k v
+        [[ -f $STACK_ENV ]] || return 0
         while IFS='=' read -r k v; do
                 case $k in
                 EJ_HTTP_PORT | EJ_PG_PORT | EJ_NATS_PORT | EJ_NATS_MON_PORT | EJ_ADMIN_PORT | EJ_SMTP_PORT)
-                        [[ -n ${!k:-} && ${!k} != 0 ]] || printf -v "$k" '%s' "$v"
+                        if [[ $mode == all || -z ${!k:-} || ${!k} == 0 ]]; then
+                                printf -v "$k" '%s' "$v"
+                        fi
                         ;;
                 esac
         done <"$STACK_ENV"
-fi
+}
+
+# A stack already set up keeps its ports: the recorded values win over the defaults and over
+# 0 ("any free port"), but not over a port the caller names explicitly.
+load_env keep
 EJ_HTTP_PORT=${EJ_HTTP_PORT:-8080}
 EJ_PG_PORT=${EJ_PG_PORT:-55432}
 EJ_NATS_PORT=${EJ_NATS_PORT:-4222}
@@ -116,14 +126,38 @@ PORT_LO=10000
 PORT_HI=$(awk '{print $1 - 1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32767)
 ((PORT_HI > PORT_LO + 1000)) || PORT_HI=32767
 
+# A port is chosen here long before its server binds it (PostgreSQL's cluster is created in
+# between), so stacks starting at the same time could choose the same free port. Each choice is
+# therefore reserved for a while in a directory every stack script shares: mkdir is atomic, so
+# only one script wins a port. A reservation older than PORT_HOLD_MIN minutes has expired: by then
+# its server listens (and port_in_use sees it) or it never will.
+PORT_RESERVE_DIR=${TMPDIR:-/tmp}/easyjournal-ports
+PORT_HOLD_MIN=10
+if [[ ! -d $PORT_RESERVE_DIR ]]; then
+        { mkdir -p "$PORT_RESERVE_DIR" && chmod 1777 "$PORT_RESERVE_DIR"; } 2>/dev/null || true
+fi
+
+# True when this script now holds port $1 against other stack scripts.
+reserve_port() {
+        local r=$PORT_RESERVE_DIR/$1
+        [[ -d $PORT_RESERVE_DIR && -w $PORT_RESERVE_DIR ]] || return 0
+        mkdir "$r" 2>/dev/null && return 0
+        # An expired reservation is taken over (rmdir then mkdir: still only one winner).
+        if [[ -n $(find "$r" -maxdepth 0 -mmin +"$PORT_HOLD_MIN" 2>/dev/null) ]]; then
+                rmdir "$r" 2>/dev/null || true
+                mkdir "$r" 2>/dev/null && return 0
+        fi
+        return 1
+}
+
 TAKEN=" "
-# Sets FREE to a free port not handed out before by this script (no subshell: TAKEN must keep
-# what it hands out).
+# Sets FREE to a free port not handed out before by this script nor reserved by another stack
+# script (no subshell: TAKEN must keep what it hands out).
 free_port() {
         local p i
         for ((i = 0; i < 500; i++)); do
                 p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % (PORT_HI - PORT_LO - 100)))
-                if [[ $TAKEN != *" $p "* ]] && ! port_in_use "$p"; then
+                if [[ $TAKEN != *" $p "* ]] && ! port_in_use "$p" && reserve_port "$p"; then
                         TAKEN="$TAKEN$p "
                         FREE=$p
                         return 0
@@ -148,7 +182,9 @@ pick_ports() {
                         p=$FREE
                         ok=1
                         for ((j = 1; j < ${#SERVICES[@]}; j++)); do
-                                if port_in_use $((p + j)) || [[ $TAKEN == *" $((p + j)) "* ]]; then
+                                if ((ok)) && { port_in_use $((p + j)) ||
+                                        [[ $TAKEN == *" $((p + j)) "* ]] ||
+                                        ! reserve_port $((p + j)); }; then
                                         ok=0
                                 fi
                         done
@@ -242,9 +278,21 @@ show_log() {
         fi
 }
 
+# True while $1 is a child of this shell that has not exited: between the fork and the exec of
+# its program it still shows this script's command line, which live_pid rightly refuses.
+own_child_runs() {
+        local stat state ppid
+        [[ $1 =~ ^[0-9]+$ ]] || return 1
+        stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+        # After the command name (in parentheses, may hold spaces): state, then parent pid.
+        stat=${stat##*) }
+        read -r state ppid _ <<<"$stat"
+        [[ $ppid == "$BASHPID" && $state != Z && $state != X ]]
+}
+
 # Waits until "$@" succeeds, while process $name lives; fails with its log otherwise.
 wait_ready() {
-        local name=$1 log=$2
+        local name=$1 log=$2 pid rc
         shift 2
         local deadline=$((SECONDS + EJ_START_TIMEOUT))
         while ((SECONDS < deadline)); do
@@ -252,8 +300,15 @@ wait_ready() {
                         return 0
                 fi
                 if [[ $name != postgres ]] && ! live_pid "$name" >/dev/null; then
-                        show_log "$log"
-                        die "$name exited during start-up"
+                        pid=$(cat "$PIDS/$name.pid" 2>/dev/null || true)
+                        if ! own_child_runs "$pid"; then
+                                rc=""
+                                if [[ $pid =~ ^[0-9]+$ ]]; then
+                                        wait "$pid" 2>/dev/null && rc=0 || rc=$?
+                                fi
+                                show_log "$log"
+                                die "$name exited during start-up${rc:+ (exit status $rc)}"
+                        fi
                 fi
                 sleep 0.1
         done
@@ -427,7 +482,7 @@ grant_key() {
 
 # Starts process $1 (a service name or "gateway") with the stack's environment.
 start_app() {
-        local name=$1 bin log=$LOGS/$1.log pid i admin_port gdpr s
+        local name=$1 bin log=$LOGS/$1.log pid i admin_port gdpr s key
         if live_pid "$name" >/dev/null; then
                 return 0
         fi
@@ -456,12 +511,14 @@ start_app() {
         for s in "${SERVICES[@]}"; do
                 [[ $s == users ]] || gdpr=${gdpr:+$gdpr,}$s
         done
+        # Everything is worked out here, before the fork: the child only execs.
+        key=${EJ_GRANT_KEY:-$(grant_key)}
         setsid env EJ_DB_URL="$EJ_DB_URL" EJ_NATS_URL="$EJ_NATS_URL" \
                 EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_ADMIN_ADDR="127.0.0.1:$admin_port" \
                 EJ_SMTP_URL="$EJ_SMTP_URL" EJ_SITE_NAME="$EJ_SITE_NAME" \
                 EJ_PUBLIC_URL="${EJ_PUBLIC_URL:-http://127.0.0.1:$EJ_HTTP_PORT}" \
                 EJ_GDPR_SERVICES="${EJ_GDPR_SERVICES-$gdpr}" \
-                EJ_GRANT_KEY="${EJ_GRANT_KEY:-$(grant_key)}" EJ_FILES_DIR="${EJ_FILES_DIR:-$EJ_VAR/files}" \
+                EJ_GRANT_KEY="$key" EJ_FILES_DIR="${EJ_FILES_DIR:-$EJ_VAR/files}" \
                 "$bin" >>"$log" 2>&1 </dev/null &
         pid=$!
         echo "$pid" >"$PIDS/$name.pid"
@@ -561,7 +618,8 @@ cmd_run() {
                 cmd_stop
                 exit 1
         fi
-        EJ_HTTP_PORT=$(sed -n 's/^EJ_HTTP_PORT=//p' "$STACK_ENV")
+        # The start ran in a subshell: the ports it chose are only in $STACK_ENV.
+        load_env all
         seed_demo
         echo "EasyJournal is running at http://127.0.0.1:$EJ_HTTP_PORT"
         echo "(logs follow; Ctrl-C stops everything)"

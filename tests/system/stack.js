@@ -396,3 +396,18 @@ module.exports = {
   waitForMail,
   mailLink,
 };
+
+// startGateway chooses its port with listen(0) and closes it before the gateway binds it, so
+// another process may take the port in between (stacks start in parallel). The gateway then
+// exits saying it cannot listen: only that failure is retried, on a new port; any other failure
+// is thrown at once with the gateway's log.
+const startGatewayOnce = startGateway;
+module.exports.startGateway = async function startGatewayRetrying(stack, extraEnv = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatewayOnce(stack, extraEnv);
+    } catch (e) {
+      if (attempt >= 3 || !/cannot listen on/.test(e.message)) throw e;
+    }
+  }
+};
