@@ -5,7 +5,9 @@
  * the cache is full the oldest entry goes. A revocation broadcast evicts one token at once; a
  * user_changed broadcast (logout everywhere, password, roles, consent, deactivation) evicts all
  * of a user's sessions at once through a second index by user id, so it costs the user's own
- * entries, not a scan of the cache. One mutex; thread-safe.
+ * entries, not a scan of the cache. Both arrive on one subscription (ej.bcast.session.>); while
+ * it holds a broadcast not yet applied, lookups miss, so a request that follows a revocation
+ * never meets the stale entry. One mutex; thread-safe.
  *
  * Evictions race with lookups: an ej.users.authenticate that left before an eviction may come
  * back after it carrying the old principal. So every eviction (one token, one user, or "*")
@@ -34,10 +36,13 @@
 #include "ids.h"
 #include "log.h"
 
-#define SESSION_BUCKETS      65536u /* power of two: ~2 entries a chain at 100k */
-#define USER_BUCKETS         65536u /* power of two */
-#define USER_CHANGED_SUBJECT "ej.bcast.session.user_changed"
-#define RECENT_EVICTIONS     256u /* evictions remembered for lookups in flight */
+#define SESSION_BUCKETS 65536u /* power of two: ~2 entries a chain at 100k */
+#define USER_BUCKETS    65536u /* power of two */
+/* Broadcasts from the users service: "revoked" carries one session's token hash,
+ * "user_changed" a user id whose sessions all go ("*": everyone's). */
+#define BCAST_SUBJECTS   "ej.bcast.session.>"
+#define BCAST_REVOKED    "ej.bcast.session.revoked"
+#define RECENT_EVICTIONS 256u /* evictions remembered for lookups in flight */
 
 /* One eviction: of one token (key = its hash), of one user (key = the id), or of everyone. */
 enum evict_kind { EVICT_TOKEN = 1, EVICT_USER, EVICT_ALL };
@@ -69,7 +74,7 @@ struct gw_sessions {
         struct entry *oldest, *newest;
         size_t count, max;
         int ttl_ms;
-        natsSubscription *user_changed;
+        natsSubscription *bcast;
         uint64_t gen;                             /* of the latest eviction */
         uint64_t forgotten;                       /* the latest generation fallen out of recent */
         struct eviction recent[RECENT_EVICTIONS]; /* ring; recent[gen % N] holds gen */
@@ -195,8 +200,14 @@ bool gw_sessions_get(struct gw_sessions *s, const char *hash, struct ej_arena *a
 {
         struct entry *e;
         bool found = false;
+        int pending = 0;
 
         if (s->ttl_ms <= 0)
+                return false;
+        /* A revocation that has arrived but is not applied yet may concern this session: until
+         * it is, trust the users service rather than the cache. */
+        if (s->bcast != NULL && natsSubscription_GetPending(s->bcast, &pending, NULL) == NATS_OK &&
+            pending > 0)
                 return false;
         pthread_mutex_lock(&s->mu);
         e = entry_find(s, hash);
@@ -342,44 +353,46 @@ size_t gw_sessions_evict_user(struct gw_sessions *s, const char *user_id)
         return n;
 }
 
-static void on_user_changed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+static void on_bcast(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
         struct gw_sessions *s = closure;
-        char user_id[128];
+        char key[128];
         int n = natsMsg_GetDataLength(msg);
 
         (void)nc;
         (void)sub;
-        if (n > 0 && (size_t)n < sizeof(user_id)) {
-                memcpy(user_id, natsMsg_GetData(msg), (size_t)n);
-                user_id[n] = '\0';
-                gw_sessions_evict_user(s, user_id);
+        if (n > 0 && (size_t)n < sizeof(key)) {
+                memcpy(key, natsMsg_GetData(msg), (size_t)n);
+                key[n] = '\0';
+                if (strcmp(natsMsg_GetSubject(msg), BCAST_REVOKED) == 0)
+                        gw_sessions_evict(s, key);
+                else
+                        gw_sessions_evict_user(s, key);
         }
         natsMsg_Destroy(msg);
 }
 
 enum ej_status gw_sessions_subscribe(struct gw_sessions *s, natsConnection *nc, struct ej_err *err)
 {
-        natsStatus ns = natsConnection_Subscribe(&s->user_changed, nc, USER_CHANGED_SUBJECT,
-                                                 on_user_changed, s);
+        natsStatus ns = natsConnection_Subscribe(&s->bcast, nc, BCAST_SUBJECTS, on_bcast, s);
 
         if (ns == NATS_OK)
-                ns = natsSubscription_SetPendingLimits(s->user_changed, -1, -1);
+                ns = natsSubscription_SetPendingLimits(s->bcast, -1, -1);
         if (ns == NATS_OK)
                 ns = natsConnection_Flush(nc);
         if (ns != NATS_OK)
                 return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot subscribe to %s: %s",
-                                  USER_CHANGED_SUBJECT, natsStatus_GetText(ns));
+                                  BCAST_SUBJECTS, natsStatus_GetText(ns));
         return EJ_OK;
 }
 
 void gw_sessions_unsubscribe(struct gw_sessions *s)
 {
-        if (s == NULL || s->user_changed == NULL)
+        if (s == NULL || s->bcast == NULL)
                 return;
-        natsSubscription_Unsubscribe(s->user_changed);
-        natsSubscription_Destroy(s->user_changed);
-        s->user_changed = NULL;
+        natsSubscription_Unsubscribe(s->bcast);
+        natsSubscription_Destroy(s->bcast);
+        s->bcast = NULL;
 }
 
 enum gw_access gw_access_check(const struct gw_req *req)

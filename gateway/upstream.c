@@ -23,13 +23,11 @@
 
 #define PENDING_BUCKETS 1024u /* power of two */
 #define SWEEP_EVERY_MS  10
-#define REVOKED_SUBJECT "ej.bcast.session.revoked"
 
 struct gw_upstream {
         struct gw *gw;
         natsConnection *nc;
         natsSubscription *replies;
-        natsSubscription *revoked;
         char prefix[96];
         pthread_mutex_t mu;
         struct gw_req *buckets[PENDING_BUCKETS];
@@ -160,22 +158,6 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         gw_upstream_done(req);
 }
 
-static void on_revoked(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-        struct gw_upstream *up = closure;
-        char hash[EJ_SHA256_HEX_LEN];
-        int n = natsMsg_GetDataLength(msg);
-
-        (void)nc;
-        (void)sub;
-        if (n == EJ_SHA256_HEX_LEN - 1) {
-                memcpy(hash, natsMsg_GetData(msg), (size_t)n);
-                hash[n] = '\0';
-                gw_sessions_evict(up->gw->sessions, hash);
-        }
-        natsMsg_Destroy(msg);
-}
-
 /* Unlinks every request matching (all, or past `now`) into a list. Caller holds mu. */
 static struct gw_req *take_expired(struct gw_upstream *up, long long now, bool all)
 {
@@ -263,8 +245,6 @@ enum ej_status gw_upstream_create(struct gw_upstream **out, struct gw *gw, struc
         if (s == NATS_OK)
                 s = natsSubscription_SetPendingLimits(up->replies, -1, -1);
         if (s == NATS_OK)
-                s = natsConnection_Subscribe(&up->revoked, up->nc, REVOKED_SUBJECT, on_revoked, up);
-        if (s == NATS_OK)
                 s = natsConnection_Flush(up->nc);
         if (s != NATS_OK) {
                 st = ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot subscribe for replies: %s",
@@ -314,10 +294,6 @@ void gw_upstream_destroy(struct gw_upstream *up)
         if (up->replies) {
                 natsSubscription_Unsubscribe(up->replies);
                 natsSubscription_Destroy(up->replies);
-        }
-        if (up->revoked) {
-                natsSubscription_Unsubscribe(up->revoked);
-                natsSubscription_Destroy(up->revoked);
         }
         gw_upstream_fail_all(up, "the gateway is shutting down");
         pthread_mutex_destroy(&up->mu);

@@ -407,6 +407,8 @@ enum ej_status ej_bus_publish(struct ej_bus *bus, const char *subject, const voi
                 return ej_err_set(err, EJ_ERR_TOO_LARGE, NULL, "message to %s is too large",
                                   subject);
         s = natsConnection_Publish(bus->nc, subject, data, (int)len);
+        if (s == NATS_OK)
+                s = natsConnection_FlushTimeout(bus->nc, 1000);
         if (s != NATS_OK)
                 return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot publish to %s: %s",
                                   subject, natsStatus_GetText(s));

@@ -82,8 +82,10 @@ enum ej_status ej_bus_respond_hdrs(struct ej_bus *bus, natsMsg *request, enum ej
                                    const struct ej_err *detail, const ProtobufCMessage *resp,
                                    const char *const *headers);
 
-/* Publishes `len` bytes of `data` on `subject` as a core NATS message (fire and forget: no
- * reply, no persistence; durable events go through events.h). The data is copied. */
+/* Publishes `len` bytes of `data` on `subject` as a core NATS message (no reply, no persistence;
+ * durable events go through events.h). The data is copied. Returns once the server has the
+ * message (a flush, bounded to 1 s), so anything this connection sends afterwards, such as the
+ * reply to the request that caused a broadcast, reaches every subscriber after it. */
 enum ej_status ej_bus_publish(struct ej_bus *bus, const char *subject, const void *data, size_t len,
                               struct ej_err *err);
 
