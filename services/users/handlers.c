@@ -701,38 +701,50 @@ enum ej_status users_verify_email(struct ej_call *call, const ProtobufCMessage *
         return EJ_OK;
 }
 
-/* Mails a new verification link to `user` (unverified, active). */
-static enum ej_status send_verification(struct ej_call *call, const Ej__Users__User *user,
-                                        struct ej_err *err)
+/* Issues a single-use token of `purpose` for `user` that lives `ttl_s` seconds and, in the same
+ * transaction, records `act` and queues the mail `tpl` whose link is `path`?token=... */
+static enum ej_status issue_mailed_token(struct ej_call *call, const Ej__Users__User *user,
+                                         const char *purpose, long ttl_s, const char *path,
+                                         const char *tpl, const struct users_act *act,
+                                         struct ej_err *err)
 {
-        struct users_ctx *ctx = call->svc;
         struct fresh_token tok;
         struct users_token t;
         struct users_mail mail;
-        struct users_act act = act_of(call, "verification_sent", user->id, NULL);
         const char *vars[9];
         enum ej_status st;
 
         token_new(&tok);
         t.hash = tok.hash;
-        t.purpose = "verify_email";
-        t.ttl_s = ctx->verify_ttl_s;
+        t.purpose = purpose;
+        t.ttl_s = ttl_s;
         t.data = NULL;
         vars[0] = "name";
         vars[1] = user->name;
         vars[2] = "link";
-        vars[3] = link_to(call, "/verify", tok.token);
+        vars[3] = link_to(call, path, tok.token);
         vars[4] = "email";
         vars[5] = user->email;
         vars[6] = "expires";
-        vars[7] = expires_in(call->arena, t.ttl_s);
+        vars[7] = expires_in(call->arena, ttl_s);
         vars[8] = NULL;
-        mail.tpl = "verify_email";
+        mail.tpl = tpl;
         mail.to = user->email;
         mail.vars = vars;
-        st = store_token_issue(call->db, user->id, &t, &act, &mail, err);
+        st = store_token_issue(call->db, user->id, &t, act, &mail, err);
         sodium_memzero(&tok, sizeof(tok));
         return st;
+}
+
+/* Mails a new verification link to `user` (unverified, active). */
+static enum ej_status send_verification(struct ej_call *call, const Ej__Users__User *user,
+                                        struct ej_err *err)
+{
+        struct users_ctx *ctx = call->svc;
+        struct users_act act = act_of(call, "verification_sent", user->id, NULL);
+
+        return issue_mailed_token(call, user, "verify_email", ctx->verify_ttl_s, "/verify",
+                                  "verify_email", &act, err);
 }
 
 enum ej_status users_resend_verification(struct ej_call *call, const ProtobufCMessage *req,
@@ -1000,11 +1012,7 @@ enum ej_status users_request_password_reset(struct ej_call *call, const Protobuf
         struct users_ctx *ctx = call->svc;
         struct ej_str email = trimmed(in->email);
         Ej__Users__User *user = NULL;
-        struct fresh_token tok;
-        struct users_token t;
-        struct users_mail mail;
         struct users_act act;
-        const char *vars[9];
         enum ej_status st;
 
         (void)resp;
@@ -1020,28 +1028,10 @@ enum ej_status users_request_password_reset(struct ej_call *call, const Protobuf
                 return st;
         if (user->deactivated || user->erased)
                 return EJ_OK;
-        token_new(&tok);
-        t.hash = tok.hash;
-        t.purpose = "password_reset";
-        t.ttl_s = ctx->reset_ttl_s;
-        t.data = NULL;
-        vars[0] = "name";
-        vars[1] = user->name;
-        vars[2] = "link";
-        vars[3] = link_to(call, "/reset-password", tok.token);
-        vars[4] = "email";
-        vars[5] = user->email;
-        vars[6] = "expires";
-        vars[7] = expires_in(call->arena, t.ttl_s);
-        vars[8] = NULL;
-        mail.tpl = "password_reset";
-        mail.to = user->email;
-        mail.vars = vars;
         act = act_of(call, "password_reset_requested", user->id, NULL);
         act.actor_id = NULL;
-        st = store_token_issue(call->db, user->id, &t, &act, &mail, err);
-        sodium_memzero(&tok, sizeof(tok));
-        return st;
+        return issue_mailed_token(call, user, "password_reset", ctx->reset_ttl_s, "/reset-password",
+                                  "password_reset", &act, err);
 }
 
 enum ej_status users_reset_password(struct ej_call *call, const ProtobufCMessage *req,
@@ -1438,11 +1428,7 @@ enum ej_status users_request_erasure(struct ej_call *call, const ProtobufCMessag
         const Ej__Users__RequestErasureRequest *in = (const Ej__Users__RequestErasureRequest *)req;
         struct users_ctx *ctx = call->svc;
         Ej__Users__User *me = NULL;
-        struct fresh_token tok;
-        struct users_token t;
-        struct users_mail mail;
         struct users_act act = act_of(call, "erasure_requested", call->user_id, NULL);
-        const char *vars[9];
         char *hash = NULL;
         enum ej_status st = need_user(call, err);
 
@@ -1456,26 +1442,8 @@ enum ej_status users_request_erasure(struct ej_call *call, const ProtobufCMessag
         if (me->has_password && (strlen(in->password) > USERS_PASSWORD_MAX ||
                                  !password_verify(ctx, hash, in->password)))
                 return ej_err_set(err, EJ_ERR_INVALID, "password", "the password is wrong");
-        token_new(&tok);
-        t.hash = tok.hash;
-        t.purpose = "erasure";
-        t.ttl_s = ctx->erasure_ttl_s;
-        t.data = NULL;
-        vars[0] = "name";
-        vars[1] = me->name;
-        vars[2] = "link";
-        vars[3] = link_to(call, "/confirm-erasure", tok.token);
-        vars[4] = "email";
-        vars[5] = me->email;
-        vars[6] = "expires";
-        vars[7] = expires_in(call->arena, t.ttl_s);
-        vars[8] = NULL;
-        mail.tpl = "erasure_confirm";
-        mail.to = me->email;
-        mail.vars = vars;
-        st = store_token_issue(call->db, me->id, &t, &act, &mail, err);
-        sodium_memzero(&tok, sizeof(tok));
-        return st;
+        return issue_mailed_token(call, me, "erasure", ctx->erasure_ttl_s, "/confirm-erasure",
+                                  "erasure_confirm", &act, err);
 }
 
 enum ej_status users_confirm_erasure(struct ej_call *call, const ProtobufCMessage *req,
