@@ -77,6 +77,13 @@ static double gauge_sessions(void *ud)
         return (double)gw_sessions_count(gw->sessions);
 }
 
+/* Broadcasts sent while NATS was away (revocations, role changes) were missed: nothing cached
+ * before the outage can be trusted. */
+static void forget_sessions(void *ud)
+{
+        gw_sessions_evict_user(ud, "*");
+}
+
 static void sleep_ms(long ms)
 {
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -130,12 +137,14 @@ int main(void)
         bo.name = "ej-gateway";
         bo.connect_wait_ms = cfg.nats_connect_wait_ms;
         bo.send_asap = cfg.nats_send_asap;
+        gw.sessions = gw_sessions_create(cfg.session_cache_size, cfg.session_cache_ms);
+        bo.on_reconnect = forget_sessions;
+        bo.on_reconnect_ud = gw.sessions;
         if (ej_bus_connect(&gw.bus, &bo, &err) != EJ_OK) {
                 fprintf(stderr, "ej-gateway: %s\n", err.msg);
                 goto out;
         }
         gw.metrics = ej_metrics_create();
-        gw.sessions = gw_sessions_create(cfg.session_cache_size, cfg.session_cache_ms);
         gw.web = gw_static_open(cfg.web_root);
         if (gw_sessions_subscribe(gw.sessions, ej_bus_conn(gw.bus), &err) != EJ_OK) {
                 fprintf(stderr, "ej-gateway: %s\n", err.msg);

@@ -25,6 +25,8 @@ struct ej_bus {
         pthread_cond_t closed_cond;
         bool closed;
         bool closing; /* we asked for the close: a disconnect is then expected */
+        void (*on_reconnect)(void *ud);
+        void *on_reconnect_ud;
 };
 
 static void sleep_ms(int ms)
@@ -56,12 +58,14 @@ static void on_disconnected(natsConnection *nc, void *closure)
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
+        struct ej_bus *bus = closure;
         char url[256] = "";
 
-        (void)closure;
         if (natsConnection_GetConnectedUrl(nc, url, sizeof(url)) != NATS_OK)
                 url[0] = '\0';
         ej_info(NULL, "NATS reconnected to %s", url);
+        if (bus->on_reconnect)
+                bus->on_reconnect(bus->on_reconnect_ud);
 }
 
 static void on_closed(natsConnection *nc, void *closure)
@@ -147,6 +151,8 @@ enum ej_status ej_bus_connect(struct ej_bus **out, const struct ej_bus_options *
 
         *out = NULL;
         bus = xcalloc(1, sizeof(*bus));
+        bus->on_reconnect = opt->on_reconnect;
+        bus->on_reconnect_ud = opt->on_reconnect_ud;
         pthread_mutex_init(&bus->lock, NULL);
         pthread_cond_init(&bus->closed_cond, NULL);
         url_copy = xstrdup(url);

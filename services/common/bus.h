@@ -44,6 +44,10 @@ struct ej_bus_options {
         int connect_wait_ms; /* how long to keep trying at start-up before failing */
         bool send_asap;      /* natsOptions_SetSendAsap: lower lone-request latency, less
                                 throughput under load */
+        /* Called (from a nats.c thread) after the connection came back from an outage, during
+         * which core NATS messages (broadcasts) may have been missed; may be NULL. */
+        void (*on_reconnect)(void *ud);
+        void *on_reconnect_ud;
 };
 
 /* Connects. *out is owned by the caller (ej_bus_destroy). */

@@ -516,7 +516,7 @@ static bool has_slow_ops(const struct ej_service_def *def)
 enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *err)
 {
         struct svc_runtime rt;
-        struct ej_bus_options bopt;
+        struct ej_bus_options bopt = {0};
         struct ej_db *first_db = NULL;
         struct ej_relay_config rcfg;
         char conn_name[64];

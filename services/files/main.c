@@ -167,7 +167,7 @@ int main(void)
         struct files_ctx ctx;
         struct ej_err err;
         struct ej_service_def def;
-        struct ej_bus_options bo;
+        struct ej_bus_options bo = {0};
         enum ej_status st;
 
         memset(&ctx, 0, sizeof(ctx));

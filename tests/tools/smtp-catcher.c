@@ -670,7 +670,8 @@ int main(void)
                 goto out;
         }
         if (nats_url != NULL) {
-                struct ej_bus_options opt = {nats_url, "smtp-catcher", 5000, false};
+                struct ej_bus_options opt = {
+                    .url = nats_url, .name = "smtp-catcher", .connect_wait_ms = 5000};
                 natsStatus s;
 
                 if (ej_bus_connect(&st.bus, &opt, &err) != EJ_OK) {

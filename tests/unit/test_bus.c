@@ -130,7 +130,8 @@ static void test_has_role(void)
 
 static void test_connect_failure(void)
 {
-        struct ej_bus_options opt = {"nats://127.0.0.1:1", "ej-test", 400, false};
+        struct ej_bus_options opt = {
+            .url = "nats://127.0.0.1:1", .name = "ej-test", .connect_wait_ms = 400};
         struct ej_bus *bus = NULL;
         struct ej_err err;
         long long t0 = ej_mono_ms();
@@ -241,7 +242,7 @@ int main(void)
 {
         const char *url = getenv("EJ_TEST_NATS_URL");
         char urls[512];
-        struct ej_bus_options opt = {NULL, "ej-test-bus", 2000, false};
+        struct ej_bus_options opt = {.url = NULL, .name = "ej-test-bus", .connect_wait_ms = 2000};
         struct ej_bus *bus = NULL;
         struct responder r;
         pthread_t th;

@@ -1494,7 +1494,7 @@ int main(int argc, char **argv)
 {
         const char *url = getenv("EJ_TEST_NATS_URL");
         const char *db_url = getenv("EJ_TEST_DB_URL");
-        struct ej_bus_options opt = {NULL, "ej-test-files", 3000, false};
+        struct ej_bus_options opt = {.url = NULL, .name = "ej-test-files", .connect_wait_ms = 3000};
         struct ej_err err;
         char self[PATH_MAX];
         char rnd[16];

@@ -568,7 +568,8 @@ int main(int argc, char **argv)
                 return check_report();
         CHECK(ej_db_migrate(db, NULL, 0, &err) == EJ_OK);
         {
-                struct ej_bus_options opt = {nats_url, "test_mail", 3000, false};
+                struct ej_bus_options opt = {
+                    .url = nats_url, .name = "test_mail", .connect_wait_ms = 3000};
 
                 CHECK(ej_bus_connect(&bus, &opt, &err) == EJ_OK);
         }

@@ -1611,7 +1611,7 @@ int main(int argc, char **argv)
 {
         const char *url = getenv("EJ_TEST_NATS_URL");
         const char *db_url = getenv("EJ_TEST_DB_URL");
-        struct ej_bus_options opt = {NULL, "ej-test-users", 3000, false};
+        struct ej_bus_options opt = {.url = NULL, .name = "ej-test-users", .connect_wait_ms = 3000};
         pid_t service = 0;
         natsSubscription *events = NULL;
         natsSubscription *revoked = NULL;
