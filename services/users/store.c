@@ -556,21 +556,28 @@ enum ej_status store_user_get(struct ej_db *db, struct ej_arena *a, const char *
         return st;
 }
 
-enum ej_status store_user_password_hash(struct ej_db *db, struct ej_arena *a, const char *id,
-                                        char **hash, struct ej_err *err)
+/* Runs `sql`, which takes a user id and returns one text value, into the arena. */
+static enum ej_status user_text(struct ej_db *db, struct ej_arena *a, const char *sql,
+                                const char *id, char **out, struct ej_err *err)
 {
         const char *params[] = {id};
         PGresult *res = NULL;
-        enum ej_status st = ej_db_exec(db, sql_user_hash, 1, params, &res, err);
+        enum ej_status st = ej_db_exec(db, sql, 1, params, &res, err);
 
         if (st != EJ_OK)
                 return st;
         if (PQntuples(res) == 0)
                 st = ej_err_set(err, EJ_ERR_NOT_FOUND, "user_id", "no such user");
         else
-                *hash = ej_arena_strdup(a, ej_db_val(res, 0, 0));
+                *out = ej_arena_strdup(a, ej_db_val(res, 0, 0));
         PQclear(res);
         return st;
+}
+
+enum ej_status store_user_password_hash(struct ej_db *db, struct ej_arena *a, const char *id,
+                                        char **hash, struct ej_err *err)
+{
+        return user_text(db, a, sql_user_hash, id, hash, err);
 }
 
 enum ej_status store_user_consent_state(struct ej_db *db, const char *id, bool *required,
@@ -1554,18 +1561,7 @@ enum ej_status store_site_text_set(struct ej_db *db, const char *key, const char
 enum ej_status store_export_json(struct ej_db *db, struct ej_arena *a, const char *user_id,
                                  char **json, struct ej_err *err)
 {
-        const char *params[] = {user_id};
-        PGresult *res = NULL;
-        enum ej_status st = ej_db_exec(db, sql_export, 1, params, &res, err);
-
-        if (st != EJ_OK)
-                return st;
-        if (PQntuples(res) == 0)
-                st = ej_err_set(err, EJ_ERR_NOT_FOUND, "user_id", "no such user");
-        else
-                *json = ej_arena_strdup(a, ej_db_val(res, 0, 0));
-        PQclear(res);
-        return st;
+        return user_text(db, a, sql_export, user_id, json, err);
 }
 
 enum ej_status store_bench_seed(struct ej_db *db, long count, const char *password_hash,
