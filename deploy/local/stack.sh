@@ -599,7 +599,15 @@ cmd_start() {
 }
 
 cmd_stop() {
-        local i
+        local i run_pid
+        # A `run` still following the logs in another terminal ends too (its trap stops the rest).
+        run_pid=$(cat "$PIDS/run.pid" 2>/dev/null || true)
+        if [[ -n $run_pid ]]; then
+                if [[ $run_pid != "$$" ]] && grep -qa stack.sh "/proc/$run_pid/cmdline" 2>/dev/null; then
+                        kill -TERM "$run_pid" 2>/dev/null || true
+                fi
+                rm -f "$PIDS/run.pid"
+        fi
         stop_proc gateway 10
         for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
                 stop_proc "${SERVICES[$i]}" 10
@@ -620,6 +628,7 @@ cmd_run() {
         fi
         # The start ran in a subshell: the ports it chose are only in $STACK_ENV.
         load_env all
+        echo "$$" >"$PIDS/run.pid"
         seed_demo
         echo "EasyJournal is running at http://127.0.0.1:$EJ_HTTP_PORT"
         echo "(logs follow; Ctrl-C stops everything)"
