@@ -127,6 +127,26 @@ static size_t http_on_read(char *buf, size_t size, size_t nitems, void *ud)
 }
 
 /* Maps a failed transfer to a status with a sentence naming `what` (the URL or "SMTP"). */
+/* The options every transfer gets: the URL, the protocols it may use, no signals, both
+ * timeouts and the error buffer. */
+static CURLcode curl_base_opts(CURL *e, const char *url, const char *protocols, long connect_ms,
+                               long total_ms, char *errbuf)
+{
+        CURLcode rc = curl_easy_setopt(e, CURLOPT_URL, url);
+
+        if (rc == CURLE_OK)
+                rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols);
+        if (rc == CURLE_OK)
+                rc = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        if (rc == CURLE_OK)
+                rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+        if (rc == CURLE_OK)
+                rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
+        if (rc == CURLE_OK)
+                rc = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+        return rc;
+}
+
 static enum ej_status http_curl_status(CURLcode rc, const char *what, const char *detail,
                                        struct ej_err *err)
 {
@@ -228,17 +248,7 @@ enum ej_status ej_http_do(struct ej_http_client *c, const struct ej_http_request
 
         curl_easy_reset(e);
         if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_URL, req->url);
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+                rc = curl_base_opts(e, req->url, "http,https", connect_ms, total_ms, errbuf);
         if (rc == CURLE_OK)
                 rc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_body);
         if (rc == CURLE_OK)
@@ -395,17 +405,7 @@ enum ej_status ej_smtp_send(const struct ej_smtp_config *cfg, const char *from, 
                 return ej_err_set(err, EJ_ERR_INTERNAL, NULL, "smtp: cannot create a handle");
         rcpt = curl_slist_append(rcpt, env_to);
 
-        rc = curl_easy_setopt(e, CURLOPT_URL, cfg->url);
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
-        if (rc == CURLE_OK)
-                rc = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+        rc = curl_base_opts(e, cfg->url, "smtp,smtps", connect_ms, total_ms, errbuf);
         if (rc == CURLE_OK)
                 rc = curl_easy_setopt(e, CURLOPT_MAIL_FROM, env_from);
         if (rc == CURLE_OK)
