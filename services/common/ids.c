@@ -25,6 +25,26 @@ void ej_uuid(char out[EJ_UUID_LEN])
                  b[15]);
 }
 
+bool ej_uuid_valid(const char *s)
+{
+        size_t i = 0;
+
+        if (s == NULL)
+                return false;
+        for (; s[i]; i++) {
+                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+                char c = s[i];
+
+                if (i >= 36)
+                        return false;
+                if (dash ? c != '-'
+                         : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                             (c >= 'A' && c <= 'F')))
+                        return false;
+        }
+        return i == 36;
+}
+
 void ej_random_token(char *out, size_t out_size, size_t nbytes)
 {
         unsigned char b[64];

@@ -7,6 +7,7 @@
 #ifndef EJ_IDS_H
 #define EJ_IDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "status.h"
@@ -19,6 +20,11 @@ enum ej_status ej_ids_init(struct ej_err *err);
 
 /* A random (version 4) UUID in lower-case text. */
 void ej_uuid(char out[EJ_UUID_LEN]);
+
+/* True when `s` is the canonical text of a UUID (8-4-4-4-12 hex digits, either case); false for
+ * NULL. Services check ids with it before a query, so a malformed id is "not found" or "invalid",
+ * never an SQL error. */
+bool ej_uuid_valid(const char *s);
 
 /* `nbytes` random bytes as unpadded base64url text into `out` (room for 4*nbytes/3 + 2 bytes);
  * used for session tokens, reset links, request ids. */

@@ -8,6 +8,7 @@
 
 #include "events.h"
 #include "files.h"
+#include "ids.h"
 
 static const char sql_blob_upsert[] = "INSERT INTO blobs (sha256, size) VALUES ($1, $2::bigint) "
                                       "ON CONFLICT (sha256) DO UPDATE SET orphaned_at = NULL";
@@ -53,25 +54,6 @@ static const char sql_take_orphan[] =
     "    AND NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = b.sha256) "
     "  LIMIT 1 FOR UPDATE SKIP LOCKED) "
     "RETURNING sha256";
-
-/* True when `id` has the shape of a UUID (so a malformed id is "not found", not an SQL error). */
-static bool uuid_ok(const char *id)
-{
-        if (id == NULL || strlen(id) != 36)
-                return false;
-        for (int i = 0; i < 36; i++) {
-                char c = id[i];
-
-                if (i == 8 || i == 13 || i == 18 || i == 23) {
-                        if (c != '-')
-                                return false;
-                } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                             (c >= 'A' && c <= 'F'))) {
-                        return false;
-                }
-        }
-        return true;
-}
 
 static void row_from_result(struct ej_arena *a, const PGresult *res, int r, struct files_row *row)
 {
@@ -141,7 +123,7 @@ static enum ej_status get_one(struct ej_db *db, struct ej_arena *a, const char *
         PGresult *res = NULL;
         enum ej_status st;
 
-        if (!uuid_ok(id))
+        if (!ej_uuid_valid(id))
                 return ej_err_set(err, EJ_ERR_NOT_FOUND, "file_id", "no such file");
         st = ej_db_exec(db, sql, 1, params, &res, err);
         if (st != EJ_OK)
@@ -173,7 +155,7 @@ enum ej_status store_file_attach(struct ej_db *db, const char *id, const char *r
         PGresult *res = NULL;
         enum ej_status st;
 
-        if (!uuid_ok(id))
+        if (!ej_uuid_valid(id))
                 return ej_err_set(err, EJ_ERR_NOT_FOUND, "file_id", "no such file");
         st = ej_db_exec(db, sql_file_attach, 4, params, &res, err);
         if (st != EJ_OK)

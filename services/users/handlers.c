@@ -294,22 +294,6 @@ static bool email_shape_ok(struct ej_str v)
         return labels >= 2;
 }
 
-/* True for the canonical text form of a UUID. */
-static bool uuid_shape_ok(const char *s)
-{
-        size_t i = 0;
-
-        for (; s[i]; i++) {
-                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-                if (i >= 36)
-                        return false;
-                if (dash ? s[i] != '-' : strchr("0123456789abcdefABCDEF", s[i]) == NULL)
-                        return false;
-        }
-        return i == 36;
-}
-
 /* An ORCID iD: 0000-0000-0000-000X, the last character the ISO 7064 MOD 11-2 check digit of
  * the first fifteen digits. */
 static bool orcid_ok(struct ej_str v)
@@ -419,7 +403,7 @@ static enum ej_status need_user(const struct ej_call *call, struct ej_err *err)
 {
         if (call->user_id[0] == '\0')
                 return ej_err_set(err, EJ_ERR_UNAUTHENTICATED, NULL, "sign in first");
-        if (!uuid_shape_ok(call->user_id))
+        if (!ej_uuid_valid(call->user_id))
                 return ej_err_set(err, EJ_ERR_UNAUTHENTICATED, NULL, "the caller is not a user");
         return EJ_OK;
 }
@@ -435,7 +419,7 @@ static enum ej_status need_role(const struct ej_call *call, const char *role, st
 
 static enum ej_status need_user_id(const char *id, struct ej_err *err)
 {
-        if (!uuid_shape_ok(id))
+        if (!ej_uuid_valid(id))
                 return ej_err_set(err, EJ_ERR_INVALID, "user_id", "not a user id");
         return EJ_OK;
 }
@@ -1694,7 +1678,7 @@ enum ej_status users_list_activity(struct ej_call *call, const ProtobufCMessage 
                 return st;
         if (strlen(in->kind) > 64)
                 return ej_err_set(err, EJ_ERR_INVALID, "kind", "no such kind of activity");
-        if (in->user_id[0] && !uuid_shape_ok(in->user_id))
+        if (in->user_id[0] && !ej_uuid_valid(in->user_id))
                 return ej_err_set(err, EJ_ERR_INVALID, "user_id", "not a user id");
         if (in->from_ms < 0 || in->to_ms < 0 || (in->to_ms > 0 && in->to_ms < in->from_ms))
                 return ej_err_set(err, EJ_ERR_INVALID, "to_ms", "the time range is empty");

@@ -1118,21 +1118,6 @@ static char *like_pattern(struct ej_arena *a, const char *q)
         return out;
 }
 
-static bool is_uuid(const char *s)
-{
-        size_t i = 0;
-
-        for (; s[i]; i++) {
-                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-                if (i >= 36)
-                        return false;
-                if (dash ? s[i] != '-' : strchr("0123456789abcdefABCDEF", s[i]) == NULL)
-                        return false;
-        }
-        return i == 36;
-}
-
 /* The number of rows `where` matches, counted up to USERS_COUNT_EXACT + 1. */
 static enum ej_status count_capped(struct ej_db *db, const char *where, int np,
                                    const char *const *params, uint64_t *total, struct ej_err *err)
@@ -1240,7 +1225,7 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                 *total = (uint64_t)estimate;
 
         if (q->cursor[0]) {
-                if (!cursor_decode(a, q->cursor, q->sort, &ckey, &cid) || !is_uuid(cid)) {
+                if (!cursor_decode(a, q->cursor, q->sort, &ckey, &cid) || !ej_uuid_valid(cid)) {
                         st = ej_err_set(err, EJ_ERR_INVALID, "page.cursor",
                                         "this paging cursor is not valid");
                         goto out;

@@ -45,6 +45,22 @@ static void test_uuid(void)
         CHECK(!uuid_v4_shape("0b6f1d2e-7f5c-1a39-9d0e-3c1b2a4f5e6d")); /* the check can fail */
 }
 
+static void test_uuid_valid(void)
+{
+        char a[EJ_UUID_LEN];
+
+        ej_uuid(a);
+        CHECK(ej_uuid_valid(a));
+        CHECK(ej_uuid_valid("0B6F1D2E-7F5C-4A39-9D0E-3C1B2A4F5E6D"));
+        CHECK(!ej_uuid_valid(NULL));
+        CHECK(!ej_uuid_valid(""));
+        CHECK(!ej_uuid_valid("0b6f1d2e-7f5c-4a39-9d0e-3c1b2a4f5e6"));   /* short */
+        CHECK(!ej_uuid_valid("0b6f1d2e-7f5c-4a39-9d0e-3c1b2a4f5e6d0")); /* long */
+        CHECK(!ej_uuid_valid("0b6f1d2e07f5c-4a39-9d0e-3c1b2a4f5e6d"));  /* dash missing */
+        CHECK(!ej_uuid_valid("0b6f1d2g-7f5c-4a39-9d0e-3c1b2a4f5e6d"));  /* not hex */
+        CHECK(!ej_uuid_valid("0b6f1d2e-7f5c-4a39-9d0e-3c1b2a4f5e6'"));  /* quote */
+}
+
 static int token_alphabet_ok(const char *s)
 {
         for (; *s; s++)
@@ -101,6 +117,7 @@ int main(void)
 
         CHECK(ej_ids_init(&err) == EJ_OK);
         test_uuid();
+        test_uuid_valid();
         test_token();
         test_sha256();
         test_clocks();
