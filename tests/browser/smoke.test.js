@@ -1,7 +1,9 @@
 'use strict';
 // Browser tests: Debian's chromium driven by playwright-core against a private stack. The start
 // page must load, show the journal's name, log no console errors and trip no CSP rule; a visitor
-// can create an account and is asked to verify the address (identity.test.js follows on).
+// can create an account and is asked to verify the address (identity.test.js follows on). The
+// app's ES modules are all preloaded from index.html, so loading them is one parallel round, not
+// a waterfall of imports found one after another.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -102,6 +104,72 @@ test('a visitor registers and is asked to verify the e-mail address', { timeout:
     assert.equal(me, 401, 'signed out');
     // The fetch above logs the expected 401 from page context; drop that one line.
     assert.deepEqual(problems.filter((p) => !/status of 401/.test(p)), []);
+  } finally {
+    await context.close();
+  }
+});
+
+// The module graph of the app as its files say: every module app.js reaches through static
+// imports ("from './x.js'"), as paths on the site ("/pages/admin.js").
+function moduleGraph() {
+  const web = path.join(__dirname, '..', '..', 'gateway', 'web');
+  const seen = new Set();
+  const visit = (rel) => {
+    if (seen.has(rel)) return;
+    seen.add(rel);
+    const src = fs.readFileSync(path.join(web, rel), 'utf8');
+    for (const m of src.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'/gms)) {
+      visit(path.posix.normalize(path.posix.join(path.posix.dirname(rel), m[1])));
+    }
+  };
+  visit('app.js');
+  return { web, modules: [...seen].map((rel) => '/' + rel) };
+}
+
+test('every module is preloaded and requested in one parallel round; time to ready is reported', { timeout: 60000 }, async () => {
+  const { web, modules } = moduleGraph();
+  const html = fs.readFileSync(path.join(web, 'index.html'), 'utf8');
+  const preloaded = [...html.matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map((m) => m[1]);
+  assert.deepEqual([...preloaded].sort(), modules.filter((m) => m !== '/app.js').sort(),
+    'index.html preloads exactly the modules app.js imports (directly or not)');
+  // Every style sheet in the web root is linked (an area's sheet cannot be forgotten).
+  const sheets = [...html.matchAll(/<link rel="stylesheet" href="([^"]+)">/g)].map((m) => m[1]);
+  const cssFiles = ['', 'pages'].flatMap((dir) => fs.readdirSync(path.join(web, dir))
+    .filter((f) => f.endsWith('.css')).map((f) => '/' + (dir ? dir + '/' : '') + f));
+  assert.deepEqual([...sheets].sort(), cssFiles.sort(), 'index.html links every style sheet');
+  assert.equal(sheets[0], '/tokens.css', 'the theme tokens come first');
+
+  const { context, page, problems } = await openPage();
+  try {
+    // The moment the app marks itself ready (data-ready on <html>), on the navigation's clock.
+    await page.addInitScript(() => {
+      new MutationObserver((_, obs) => {
+        if (document.documentElement && document.documentElement.dataset.ready === 'true') {
+          window.__ejReadyAt = performance.now();
+          obs.disconnect();
+        }
+      }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-ready'] });
+    });
+    await page.goto(stack.url + '/', { waitUntil: 'load' });
+    await page.waitForSelector('html[data-ready="true"]', { timeout: 15000 });
+    const t = await page.evaluate(() => ({
+      ready: window.__ejReadyAt,
+      dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
+      js: performance.getEntriesByType('resource').filter((e) => /\.js$/.test(new URL(e.name).pathname))
+        .map((e) => ({ path: new URL(e.name).pathname, start: e.startTime, end: e.responseEnd })),
+    }));
+    // Each module was fetched once (the import used the preload) ...
+    assert.deepEqual(t.js.map((e) => e.path).sort(), [...modules].sort(), 'each module fetched once');
+    // ... and all were asked for before any of them had arrived: none was found late, by
+    // reading its parent (that request could only start after the parent's answer ended).
+    const firstArrival = Math.min(...t.js.map((e) => e.end));
+    const late = t.js.filter((e) => e.start > firstArrival).map((e) => e.path);
+    assert.deepEqual(late, [], 'modules requested only after another module had arrived');
+    const lastStart = Math.max(...t.js.map((e) => e.start));
+    process.stdout.write(`# app ready ${t.ready.toFixed(0)} ms after navigation start (DOMContentLoaded ` +
+      `${t.dcl.toFixed(0)} ms); ${t.js.length} modules, all requested within ${lastStart.toFixed(0)} ms, ` +
+      `first arrived at ${firstArrival.toFixed(0)} ms\n`);
+    assert.deepEqual(problems, []);
   } finally {
     await context.close();
   }

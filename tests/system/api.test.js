@@ -89,10 +89,17 @@ describe('static files', () => {
   });
 
   test('assets have their types', async () => {
-    const js = await stack.fetch('/app.js');
-    assert.equal(js.status, 200);
-    assert.match(js.headers.get('content-type') || '', /^(text|application)\/javascript/);
-    await js.arrayBuffer();
+    // Modules in subfolders too: a browser refuses a module served with another type.
+    for (const p of ['/app.js', '/pages/account.js']) {
+      const js = await stack.fetch(p);
+      assert.equal(js.status, 200, p);
+      assert.match(js.headers.get('content-type') || '', /^(text|application)\/javascript/, p);
+      await js.arrayBuffer();
+    }
+    const css = await stack.fetch('/pages/admin.css');
+    assert.equal(css.status, 200);
+    assert.match(css.headers.get('content-type') || '', /^text\/css/);
+    await css.arrayBuffer();
   });
 
   test('ETag and If-None-Match give 304 without a body', async () => {
