@@ -7,7 +7,7 @@ import { api, EP } from './api.js';
 import { h, formatDate, renderSafeHtml, messageBox } from './dom.js';
 import { dialog } from './dialogs.js';
 import { state, refreshMe } from './session.js';
-import { render } from './router.js';
+import { render, focusPage } from './router.js';
 import { logout } from './chrome.js';
 
 let consentPrompt = null; /* the open prompt, if any */
@@ -59,16 +59,20 @@ export async function openConsentPrompt() {
     accept.disabled = true;
     try {
       await api('POST', EP.acceptConsent, { version });
-      d.close();
       await refreshMe();
-      state.flash = { text: 'Thank you. Your consent has been recorded.', kind: 'success' };
-      render();
     } catch (err) {
       alert.replaceChildren(h('p', null, err.message));
       alert.classList.add('is-visible');
       accept.disabled = false;
       if (err.code === 'invalid' || err.field === 'version') load();
+      return;
     }
+    /* The page behind the prompt is redrawn first and the prompt goes after: closed first, it
+     * would let the person start typing into the page it then replaces (their input lost). */
+    state.flash = { text: 'Thank you. Your consent has been recorded.', kind: 'success' };
+    await render();
+    d.close();
+    focusPage();
   });
   leave.addEventListener('click', async () => {
     d.close();

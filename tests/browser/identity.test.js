@@ -302,9 +302,19 @@ test('a required consent version blocks the app until accepted', { timeout: 1200
     assert.equal(refused.status, 403);
     assert.equal(refused.body.error.code, 'consent_required');
 
-    // Accept: the dialog goes, the page and the API work again.
+    // Accept: the dialog goes, the page and the API work again. The profile form was already
+    // drawn behind the prompt; the prompt goes only once the page has been drawn again, so what
+    // is typed next lands in the form that stays. GET /api/me is slowed as on a busy machine:
+    // were the prompt to go first, the redraw would come later and replace the form typed into.
+    const slowMe = async (route) => {
+      if (route.request().method() === 'GET') await new Promise((resolve) => setTimeout(resolve, 300));
+      await route.continue();
+    };
+    await them.page.route('**/api/me', slowMe);
     await them.page.click('#consent-accept');
     await dlg.waitFor({ state: 'detached', timeout: 15000 });
+    assert.match(await them.page.locator('#flash').innerText(), /consent has been recorded/i, 'the page was redrawn before the prompt went');
+    await them.page.unroute('**/api/me', slowMe);
     await them.page.waitForSelector('#profile-form', { timeout: 15000 });
     await them.page.fill('#profile-form-affiliation', 'Consent Institute');
     await them.page.click('#profile-form button[type="submit"]');
