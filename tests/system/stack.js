@@ -21,7 +21,14 @@ const live = new Set();
 
 // fetch, then the answer checked against the gateway's OpenAPI document (throws on a mismatch).
 async function apiFetch(url, init = {}) {
-  const res = await fetch(url, init);
+  let res;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    // undici says only "fetch failed"; the cause says what the network did.
+    if (e.cause) e.message += ` (${init.method || 'GET'} ${url}: ${e.cause.code || ''} ${e.cause.message || e.cause})`;
+    throw e;
+  }
   await require('./openapi-check.js').checkAnswer(url, init, res);
   return res;
 }
