@@ -1,7 +1,8 @@
 'use strict';
 // Browser tests: Debian's chromium driven by playwright-core against a private stack. The start
 // page must load, show the journal's name, log no console errors and trip no CSP rule; a visitor
-// can create an account and is asked to verify the address (identity.test.js follows on).
+// can create an account and is asked to verify the address (identity.test.js follows on). The
+// API reference page, /api/docs, renders the gateway's own description under the same CSP.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -102,6 +103,31 @@ test('a visitor registers and is asked to verify the e-mail address', { timeout:
     assert.equal(me, 401, 'signed out');
     // The fetch above logs the expected 401 from page context; drop that one line.
     assert.deepEqual(problems.filter((p) => !/status of 401/.test(p)), []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('/api/docs renders the API reference under the same CSP', { timeout: 60000 }, async () => {
+  const { context, page, problems } = await openPage();
+  try {
+    const res = await page.goto(stack.url + '/api/docs', { waitUntil: 'load' });
+    assert.equal(res.status(), 200);
+    const csp = res.headers()['content-security-policy'] || '';
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    await page.waitForSelector('.swagger-ui .info .title', { timeout: 20000 });
+    assert.match(await page.textContent('.swagger-ui .info .title'), new RegExp(`${SITE_NAME} API`));
+    // The operation for GET /api/me is listed; opened, it shows who may call it and its answers.
+    const me = page.locator('.opblock-get:has(.opblock-summary-path[data-path="/api/me"])').first();
+    await me.waitFor({ timeout: 10000 });
+    await me.locator('.opblock-summary').click();
+    await page.waitForSelector('.opblock-get.is-open .responses-table', { timeout: 10000 });
+    const text = await page.textContent('.opblock-get.is-open');
+    assert.match(text, /a signed-in session/);
+    assert.match(text, /401/);
+    await page.screenshot({ path: path.join(SHOT_DIR, 'api-docs.png'), fullPage: true });
+    assert.deepEqual(problems, []);
   } finally {
     await context.close();
   }
