@@ -122,7 +122,8 @@ json_t *gw_oa_field_schema(struct gw_oa_build *b, const ProtobufCFieldDescriptor
                                  gw_oa_value_schema(b, &entry->fields[1], input));
         }
         if (f->label == PROTOBUF_C_LABEL_REPEATED)
-                return json_pack("{s:s,s:o}", "type", "array", "items", gw_oa_value_schema(b, f, input));
+                return json_pack("{s:s,s:o}", "type", "array", "items",
+                                 gw_oa_value_schema(b, f, input));
         /* Written as null when unset: a sub-message, or a field with presence. */
         if (!input && (f->type == PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_OPTIONAL))
                 return json_pack("{s:[o,{s:s}]}", "anyOf", gw_oa_value_schema(b, f, input), "type",
@@ -140,8 +141,8 @@ bool gw_oa_listed(const char *name, const char *const *list)
 
 /* The object schema of `md` without the fields named in `leave_out` (proto names, may be
  * NULL). As written, every field is present but oneof members (only the one in use is). */
-json_t *gw_oa_message_schema(struct gw_oa_build *b, const ProtobufCMessageDescriptor *md, bool input,
-                              const char *const *leave_out)
+json_t *gw_oa_message_schema(struct gw_oa_build *b, const ProtobufCMessageDescriptor *md,
+                             bool input, const char *const *leave_out)
 {
         json_t *props = json_object();
         json_t *required = json_array();
@@ -184,4 +185,3 @@ json_t *gw_oa_message_ref(struct gw_oa_build *b, const ProtobufCMessageDescripto
         ej_buf_free(&name);
         return ref;
 }
-
