@@ -44,6 +44,13 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 
+# The API reference page (/api/docs) renders /api/openapi.json with Swagger UI, whose prebuilt
+# files are copied from npm (gateway/apidocs/package.json, locked) into the web root's vendor/
+# directory: served by the gateway like the app's own files, never from a CDN, not committed.
+APIDOCS_DIST := gateway/apidocs/node_modules/swagger-ui-dist
+APIDOCS_VENDOR := $(addprefix gateway/web/vendor/swagger-ui/,swagger-ui-bundle.js swagger-ui.css \
+                  LICENSE NOTICE)
+
 CSRC_FORMAT := $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^proto/gen/')
 
 .PHONY: all deps run stop test test-unit test-system test-browser test-fault bench sanitize \
@@ -53,7 +60,7 @@ CSRC_FORMAT := $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^proto/ge
 # Generated sources are kept, not treated as intermediates.
 .SECONDARY:
 
-all: $(GATEWAY_BIN) $(SERVICE_BINS) $(UNIT_BINS) $(TOOL_BINS)
+all: $(GATEWAY_BIN) $(SERVICE_BINS) $(UNIT_BINS) $(TOOL_BINS) $(APIDOCS_VENDOR)
 
 # Installs the Debian packages the build, the stack and the tests need (apt-get as root;
 # otherwise prints the one command to run).
@@ -61,6 +68,13 @@ deps:
 	@tools/install-deps.sh
 
 proto: $(PB_C)
+
+$(APIDOCS_DIST)/package.json: gateway/apidocs/package.json gateway/apidocs/package-lock.json
+	cd gateway/apidocs && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+gateway/web/vendor/swagger-ui/%: $(APIDOCS_DIST)/package.json
+	install -D -m 0644 $(APIDOCS_DIST)/$* $@
 
 proto/gen/%.pb-c.c proto/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p proto/gen
@@ -173,6 +187,6 @@ format-check:
 	@clang-format --dry-run --Werror $(CSRC_FORMAT) && echo "format-check: ok"
 
 clean:
-	rm -rf build build-san proto/gen
+	rm -rf build build-san proto/gen gateway/web/vendor
 
 -include $(shell find $(BUILD) -name '*.d' -not -path '$(BUILD)/bin/*' 2>/dev/null)

@@ -74,6 +74,7 @@ struct gw {
         struct MHD_Daemon *mhd;
         atomic_bool stopping;
         struct gw_route_stats *stats; /* gw_routes_count + 2 (static, unmatched) */
+        struct gw_openapi *api;       /* GET /api/openapi.json (openapi.h) */
 };
 
 /* A response being built. */
@@ -86,6 +87,7 @@ struct gw_out {
         const char *retry_after;  /* Retry-After header (seconds), or NULL */
         const char *disposition;  /* Content-Disposition header, or NULL */
         const char *const *skip;  /* proto field names left out of the JSON */
+        const char *etag;         /* ETag header (then Cache-Control: no-cache), or NULL */
 };
 
 enum gw_phase {

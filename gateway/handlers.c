@@ -92,13 +92,12 @@ static void site(struct gw_req *req, struct gw_out *out)
  * resolves it through ej.users.authenticate. */
 static void login_respond(struct gw_req *req, const ProtobufCMessage *resp, struct gw_out *out)
 {
-        static const char *const skip[] = {"session_token", NULL};
         const Ej__Users__LoginResponse *lr = (const Ej__Users__LoginResponse *)resp;
         long long ttl_s = -1;
 
         if (lr == NULL)
                 return;
-        out->skip = skip;
+        out->skip = gw_hook_login.skip;
         if (lr->session_token == NULL || lr->session_token[0] == '\0')
                 return;
         if (lr->persistent && lr->expires_at_ms > 0) {
@@ -178,11 +177,45 @@ static void export_respond(struct gw_req *req, const ProtobufCMessage *resp, str
         out->disposition = ej_arena_printf(req->arena, "attachment; filename=\"%s\"", name);
 }
 
-const struct gw_hook gw_hook_healthz = {.local = healthz};
-const struct gw_hook gw_hook_readyz = {.local = readyz};
-const struct gw_hook gw_hook_metrics = {.local = metrics};
-const struct gw_hook gw_hook_site = {.local = site};
-const struct gw_hook gw_hook_login = {.respond = login_respond};
-const struct gw_hook gw_hook_logout = {.prepare = logout_prepare, .respond = logout_respond};
-const struct gw_hook gw_hook_password = {.prepare = password_prepare};
-const struct gw_hook gw_hook_export = {.respond = export_respond};
+/* The .doc of each hook says what it changes in the API description (openapi.c). */
+static const char *const login_skip[] = {"session_token", NULL};
+
+const struct gw_hook gw_hook_healthz = {
+    .local = healthz,
+    .doc = {.summary = "Liveness",
+            .schema = "{\"type\":\"object\",\"required\":[\"status\"],"
+                      "\"properties\":{\"status\":{\"const\":\"ok\"}}}"}};
+const struct gw_hook gw_hook_readyz = {
+    .local = readyz,
+    .doc = {.summary = "Readiness: connected to the message bus",
+            .schema = "{\"type\":\"object\",\"required\":[\"status\"],"
+                      "\"properties\":{\"status\":{\"const\":\"ready\"}}}",
+            .error_status = 503}};
+const struct gw_hook gw_hook_metrics = {
+    .local = metrics,
+    .doc = {.summary = "Prometheus metrics",
+            .media_type = "text/plain; version=0.0.4; charset=utf-8",
+            .schema = "{\"type\":\"string\"}"}};
+const struct gw_hook gw_hook_site = {
+    .local = site,
+    .doc = {.summary = "The site's name",
+            .schema = "{\"type\":\"object\",\"required\":[\"name\"],"
+                      "\"additionalProperties\":false,"
+                      "\"properties\":{\"name\":{\"type\":\"string\"}}}"}};
+const struct gw_hook gw_hook_login = {
+    .respond = login_respond,
+    .skip = login_skip,
+    .doc = {.description = "The session token goes into the session cookie (Set-Cookie), never "
+                           "the body; with `rememberMe` it lives until the session expires."}};
+const struct gw_hook gw_hook_logout = {
+    .prepare = logout_prepare,
+    .respond = logout_respond,
+    .doc = {.description = "Revokes the cookie's session and clears the cookie."}};
+const struct gw_hook gw_hook_password = {
+    .prepare = password_prepare,
+    .doc = {.description = "Signs out every other session of the account; this one stays."}};
+const struct gw_hook gw_hook_export = {
+    .respond = export_respond,
+    .doc = {.description = "A download (Content-Disposition: attachment) of every personal "
+                           "datum the services hold about the caller, as one JSON document.",
+            .schema = "{\"type\":\"object\"}"}};

@@ -188,7 +188,11 @@ static enum MHD_Result send_out(struct gw_req *req, struct gw_out *out)
         if (out->disposition)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                                         out->disposition);
-        gw_common_headers(resp, req->rid, true);
+        if (out->etag) {
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, out->etag);
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        }
+        gw_common_headers(resp, req->rid, out->etag == NULL);
         return queue(req, out->status ? out->status : 200, resp);
 }
 

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "ids.h"
 #include "log.h"
+#include "openapi.h"
 #include "stream.h"
 
 static enum ej_status load_config(struct gw_config *c, struct ej_err *err)
@@ -133,6 +134,18 @@ int main(void)
 
         gw.cfg = &cfg;
         atomic_init(&gw.stopping, false);
+        {
+                /* After the route table is final: the description is built from it. */
+                char title[160];
+                struct gw_openapi_opts oo = {
+                    .title = title, .cookie_name = cfg.cookie_name, .dev_mail = cfg.dev_mail};
+
+                snprintf(title, sizeof(title), "%s API", cfg.site_name);
+                if (gw_openapi_create(&gw.api, gw_routes, gw_routes_count, &oo, &err) != EJ_OK) {
+                        fprintf(stderr, "ej-gateway: %s\n", err.msg);
+                        return 1;
+                }
+        }
         bo.url = cfg.nats_url;
         bo.name = "ej-gateway";
         bo.connect_wait_ms = cfg.nats_connect_wait_ms;
@@ -184,6 +197,7 @@ out:
         ej_bus_destroy(gw.bus, 2000);
         gw_sessions_destroy(gw.sessions);
         gw_static_close(gw.web);
+        gw_openapi_destroy(gw.api);
         ej_metrics_destroy(gw.metrics);
         if (rc == 0)
                 ej_info(NULL, "stopped");

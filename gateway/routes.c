@@ -17,6 +17,8 @@ const struct gw_route gw_routes[] = {
     {.method = GW_GET, .pattern = "/readyz", .hook = &gw_hook_readyz},
     {.method = GW_GET, .pattern = "/metrics", .hook = &gw_hook_metrics},
     {.method = GW_GET, .pattern = "/api/site", .hook = &gw_hook_site},
+    {.method = GW_GET, .pattern = "/api/openapi.json", .hook = &gw_hook_openapi},
+    {.method = GW_GET, .pattern = "/api/docs", .hook = &gw_hook_api_docs},
 
     /* Accounts and sessions: the users service. Anyone. */
     {.method = GW_POST,

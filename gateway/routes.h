@@ -65,6 +65,16 @@ enum gw_stream_kind {
         GW_STREAM_DOWNLOAD, /* GET/HEAD of a stored file */
 };
 
+/* What the API description (openapi.c) says of a hooked route beyond its row. Every member
+ * may be NULL. */
+struct gw_hook_doc {
+        const char *summary;     /* one line (default: the operation's name) */
+        const char *description; /* more, in CommonMark */
+        const char *media_type;  /* of the success body, when it is not JSON */
+        const char *schema;      /* JSON Schema text of the success body, instead of resp_desc's */
+        unsigned error_status;   /* an error status a local hook may answer (503), or 0 */
+};
+
 /* Special cases of a route. Every member may be NULL. */
 struct gw_hook {
         /* Answers the call in the gateway itself (no NATS request). */
@@ -74,6 +84,9 @@ struct gw_hook {
         /* Renders a successful reply instead of the default JSON encoding; also called with
          * resp == NULL on failure so it can clean up (e.g. clear a cookie). */
         void (*respond)(struct gw_req *req, const ProtobufCMessage *resp, struct gw_out *out);
+        /* Proto field names of resp_desc that respond leaves out of the JSON (NULL-terminated). */
+        const char *const *skip;
+        struct gw_hook_doc doc;
 };
 
 struct gw_route {
@@ -110,6 +123,9 @@ extern const struct gw_hook gw_hook_login;
 extern const struct gw_hook gw_hook_logout;
 extern const struct gw_hook gw_hook_password;
 extern const struct gw_hook gw_hook_export;
+/* openapi.c: GET /api/openapi.json and the reference page GET /api/docs. */
+extern const struct gw_hook gw_hook_openapi;
+extern const struct gw_hook gw_hook_api_docs;
 
 /* The gateway's table and its length. */
 extern const struct gw_route gw_routes[];

@@ -39,6 +39,17 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
         (cd tests/browser && npm install --no-audit --no-fund --loglevel=error)
 fi
 
+# The system tests validate the gateway's OpenAPI document (@readme/openapi-parser) and check
+# every answer against it (ajv).
+if [ ! -d tests/system/node_modules/@readme/openapi-parser ] || [ ! -d tests/system/node_modules/ajv ]; then
+        (cd tests/system && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The API reference page (/api/docs) is Swagger UI from npm, copied into the web root by make.
+if [ ! -d gateway/apidocs/node_modules/swagger-ui-dist ]; then
+        (cd gateway/apidocs && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # The files service's S3 backend is tested against s3rver, an S3-compatible server on loopback.
 if [ ! -d tests/s3/node_modules/s3rver ]; then
         (cd tests/s3 && npm install --no-audit --no-fund --loglevel=error)

@@ -1352,3 +1352,13 @@ void ej_pbjson_encode(const ProtobufCMessage *msg, unsigned flags, const char *c
 {
         write_message(out, msg, flags, skip);
 }
+
+size_t ej_pbjson_json_name(const char *proto, char *out)
+{
+        return json_name(proto, out);
+}
+
+bool ej_pbjson_is_map(const ProtobufCFieldDescriptor *f)
+{
+        return is_map_field(f);
+}

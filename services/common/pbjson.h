@@ -12,6 +12,7 @@
 #ifndef EJ_PBJSON_H
 #define EJ_PBJSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -33,6 +34,14 @@ enum ej_status ej_pbjson_decode(const ProtobufCMessageDescriptor *desc, const ch
  * the text does not convert. */
 enum ej_status ej_pbjson_set_field(ProtobufCMessage *msg, const char *name, struct ej_str value,
                                    struct ej_arena *arena, struct ej_err *err);
+
+/* Writes the JSON name of the proto field name `proto` (lowerCamelCase, as protoc derives it)
+ * into `out`, which has room for strlen(proto) + 1 bytes (the form is never longer); returns
+ * its length. */
+size_t ej_pbjson_json_name(const char *proto, char *out);
+
+/* True when `f` is a map field (written as a JSON object; see pbjson.c for how it is known). */
+bool ej_pbjson_is_map(const ProtobufCFieldDescriptor *f);
 
 enum {
         EJ_PBJSON_EMIT_DEFAULTS = 1 << 0, /* write fields at their default value too */

@@ -4,6 +4,7 @@
 // can create an account and is asked to verify the address (identity.test.js follows on). The
 // app's ES modules are all preloaded from index.html, so loading them is one parallel round, not
 // a waterfall of imports found one after another.
+// The API reference page, /api/docs, renders the gateway's own description under the same CSP.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -169,6 +170,31 @@ test('every module is preloaded and requested in one parallel round; time to rea
     process.stdout.write(`# app ready ${t.ready.toFixed(0)} ms after navigation start (DOMContentLoaded ` +
       `${t.dcl.toFixed(0)} ms); ${t.js.length} modules, all requested within ${lastStart.toFixed(0)} ms, ` +
       `first arrived at ${firstArrival.toFixed(0)} ms\n`);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('/api/docs renders the API reference under the same CSP', { timeout: 60000 }, async () => {
+  const { context, page, problems } = await openPage();
+  try {
+    const res = await page.goto(stack.url + '/api/docs', { waitUntil: 'load' });
+    assert.equal(res.status(), 200);
+    const csp = res.headers()['content-security-policy'] || '';
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    await page.waitForSelector('.swagger-ui .info .title', { timeout: 20000 });
+    assert.match(await page.textContent('.swagger-ui .info .title'), new RegExp(`${SITE_NAME} API`));
+    // The operation for GET /api/me is listed; opened, it shows who may call it and its answers.
+    const me = page.locator('.opblock-get:has(.opblock-summary-path[data-path="/api/me"])').first();
+    await me.waitFor({ timeout: 10000 });
+    await me.locator('.opblock-summary').click();
+    await page.waitForSelector('.opblock-get.is-open .responses-table', { timeout: 10000 });
+    const text = await page.textContent('.opblock-get.is-open');
+    assert.match(text, /a signed-in session/);
+    assert.match(text, /401/);
+    await page.screenshot({ path: path.join(SHOT_DIR, 'api-docs.png'), fullPage: true });
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

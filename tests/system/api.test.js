@@ -4,7 +4,10 @@
 
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
-const { startStack, signUp } = require('./stack.js');
+const fs = require('node:fs');
+const path = require('node:path');
+const { startStack, startGateway, signUp, createUser, ROOT } = require('./stack.js');
+const { Checker } = require('./openapi-check.js');
 
 let stack;
 
@@ -358,5 +361,187 @@ describe('site', () => {
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.equal(body.name, 'Journal of System Tests');
+  });
+});
+
+// The API describes itself: GET /api/openapi.json is a valid OpenAPI 3.1 document (checked by
+// @readme/openapi-parser), served with an ETag; it covers every path the browser app calls; the
+// response check of stack.js (openapi-check.js) catches an answer that disagrees with it, and
+// every answer in these suites goes through that check; /api/docs is the reference page.
+// Every '/api/...' path the browser app builds, from its string literals and the
+// concatenations and template literals around them ("{}" where a value goes in).
+function appPaths() {
+  const files = [];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (e.name !== 'vendor' && e.name !== 'node_modules') walk(p);
+      } else if (e.name.endsWith('.js') || e.name.endsWith('.mjs')) files.push(p);
+    }
+  };
+  walk(path.join(ROOT, 'gateway', 'web'));
+  const found = [];
+  const lit = String.raw`(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|\`(?:[^\`\\]|\\.)*\`)`;
+  const operand = String.raw`(?:${lit}|[\w$.]+(?:\((?:[^()]|\([^()]*\))*\))?)`;
+  const chain = new RegExp(String.raw`(['"\`])(/api(?:/[^'"\`]*)?)\1((?:\s*\+\s*${operand})*)`, 'g');
+  for (const f of files) {
+    const src = fs.readFileSync(f, 'utf8');
+    for (const m of src.matchAll(chain)) {
+      let p = m[2];
+      for (const part of m[3].matchAll(new RegExp(String.raw`\s*\+\s*(${operand})`, 'g'))) {
+        const o = part[1];
+        p += /^['"`]/.test(o) ? o.slice(1, -1) : '{}';
+      }
+      p = p.replace(/\$\{[^}]*\}/g, '{}').split(/[?#]/)[0];
+      if (p.endsWith('/')) continue; // a prefix test ("/api/"), not a call
+      found.push({ file: path.relative(ROOT, f), path: p });
+    }
+  }
+  return found;
+}
+
+describe('the API description', () => {
+  let doc;
+  let devDoc; // of a replica with EJ_DEV_MAIL=true, which describes the dev mail routes too
+  let devGateway;
+
+  before(async () => {
+    const res = await fetch(`${stack.url}/api/openapi.json`);
+    assert.equal(res.status, 200);
+    doc = await res.json();
+    devGateway = await startGateway(stack, { EJ_DEV_MAIL: 'true' });
+    devDoc = await (await fetch(`${devGateway.url}/api/openapi.json`)).json();
+  });
+
+  after(() => {
+    if (devGateway) devGateway.stop();
+  });
+
+  test('the document passes the OpenAPI validator', async () => {
+    const { validate } = await import('@readme/openapi-parser');
+    const result = await validate(structuredClone(doc));
+    assert.equal(result.valid, true, JSON.stringify(result.errors || result, null, 1).slice(0, 4000));
+    assert.equal(result.specification, 'OpenAPI');
+    assert.equal(doc.openapi, '3.1.0');
+    assert.equal(doc.info.title, 'Journal of System Tests API');
+  });
+
+  test('it is served once built, with an ETag: If-None-Match gives 304', async () => {
+    const a = await fetch(`${stack.url}/api/openapi.json`);
+    const etag = a.headers.get('etag');
+    assert.match(etag || '', /^"[0-9a-f]{32}"$/);
+    assert.match(a.headers.get('content-type'), /^application\/json/);
+    assert.equal(a.headers.get('cache-control'), 'no-cache');
+    assert.deepEqual(await a.json(), doc, 'the same document every time');
+    const b = await stack.fetch('/api/openapi.json', { headers: { 'if-none-match': etag } });
+    assert.equal(b.status, 304);
+    assert.equal((await b.text()).length, 0);
+    assert.equal(b.headers.get('etag'), etag);
+    const c = await stack.fetch('/api/openapi.json', { headers: { 'if-none-match': '"other"' } });
+    assert.equal(c.status, 200);
+    await c.arrayBuffer();
+  });
+
+  test('operations follow the route table: access, parameters, bodies, errors, files', () => {
+    const me = doc.paths['/api/me'];
+    assert.deepEqual(me.get.security, [{ session: [] }]);
+    assert.ok(me.patch.requestBody.content['application/json; charset=utf-8']);
+    assert.equal(me.get.responses['200'].content['application/json; charset=utf-8'].schema.$ref, '#/components/schemas/ej.users.MeResponse');
+    assert.deepEqual(doc.paths['/api/auth/register'].post.security, []);
+    assert.ok(doc.paths['/api/auth/register'].post.responses['201'], 'success status of the row');
+    // Roles: any one of them.
+    assert.deepEqual(doc.paths['/api/admin/invitations'].post.security, [{ session: ['editor'] }, { session: ['admin'] }]);
+    // A GET's request fields are query parameters, a sub-message's fields too (page.limit).
+    const q = doc.paths['/api/admin/users'].get.parameters.map((p) => `${p.in}:${p.name}`);
+    for (const want of ['query:limit', 'query:cursor', 'query:role']) assert.ok(q.includes(want), `${want} in ${q}`);
+    // Path parameters bind request fields and leave the body.
+    const role = doc.paths['/api/admin/users/{user_id}/roles/{role}'].put;
+    assert.deepEqual(role.parameters.map((p) => `${p.in}:${p.name}`), ['path:user_id', 'path:role']);
+    const body = role.requestBody.content['application/json; charset=utf-8'].schema;
+    assert.ok(!('userId' in body.properties) && !('role' in body.properties), JSON.stringify(body));
+    // The login answer leaves the session token out (it is the cookie).
+    const login = doc.paths['/api/auth/login'].post.responses['200'].content['application/json; charset=utf-8'].schema;
+    assert.ok(!('sessionToken' in login.properties), JSON.stringify(login));
+    // int64 as a string, enums by name.
+    const user = doc.components.schemas['ej.users.User'].properties;
+    assert.equal(user.createdAtMs.type, 'string');
+    // Errors: one body.
+    assert.equal(me.get.responses['401'].$ref, '#/components/responses/Unauthenticated');
+    assert.ok(doc.components.schemas.Error.properties.error.required.includes('requestId'));
+    // Files: raw and multipart uploads, ranged downloads.
+    const files = doc.paths['/api/files'];
+    assert.ok(files.put.requestBody.content['*/*']);
+    assert.ok(files.post.requestBody.content['multipart/form-data']);
+    const dl = doc.paths['/api/files/{file_id}'];
+    for (const s of ['200', '206', '304', '416']) assert.ok(dl.get.responses[s], `download ${s}`);
+    assert.ok(dl.head, 'HEAD of a download');
+    assert.equal(doc.components.securitySchemes.session.in, 'cookie');
+    assert.equal(doc.paths['/api/admin/dev-mail'], undefined, 'the dev mail routes only with EJ_DEV_MAIL=true');
+    assert.ok(devDoc.paths['/api/admin/dev-mail'].get, 'and then they are described');
+  });
+
+  test("every path the browser app calls is in the document", () => {
+    const templates = Object.keys(devDoc.paths).map((t) => t.split('/'));
+    const known = (p) => {
+      const segs = p.split('/');
+      return templates.some(
+        (t) => t.length === segs.length && t.every((s, i) => s === segs[i] || (/^\{.+\}$/.test(s) && segs[i] !== '')),
+      );
+    };
+    const paths = appPaths();
+    assert.ok(paths.length >= 30, `found only ${paths.length} paths in the app`);
+    assert.ok(paths.some((p) => p.path === '/api/admin/users/{}/roles/{}'), 'concatenations are followed');
+    const missing = paths.filter((p) => !known(p.path));
+    assert.deepEqual(missing, [], 'paths the app calls but the document does not describe');
+  });
+
+  test('the response check catches an answer that disagrees with the document', async () => {
+    const checker = new Checker(doc);
+    const answer = (status, body, type = 'application/json; charset=utf-8') =>
+      new Response(typeof body === 'string' ? body : JSON.stringify(body), { status, headers: { 'content-type': type } });
+    const url = `${stack.url}/api/site`;
+    await checker.check('GET', url, answer(200, { name: 'x' }));
+    await assert.rejects(checker.check('GET', url, answer(200, { name: 5 })), /does not match/);
+    await assert.rejects(checker.check('GET', url, answer(200, { name: 'x', extra: 1 })), /does not match/);
+    await assert.rejects(checker.check('GET', url, answer(418, { name: 'x' })), /not documented/);
+    await assert.rejects(checker.check('GET', url, answer(200, 'x', 'text/plain')), /Content-Type/);
+    const err = { error: { code: 'unauthenticated', message: 'sign in first', requestId: 'r1' } };
+    await checker.check('GET', `${stack.url}/api/me`, answer(401, err));
+    await assert.rejects(checker.check('GET', `${stack.url}/api/me`, answer(401, { error: 'no' })), /does not match/);
+    await checker.check('DELETE', `${stack.url}/api/me`, answer(405, { error: { ...err.error, code: 'method_not_allowed' } }));
+    await assert.rejects(checker.check('GET', `${stack.url}/api/nowhere`, answer(200, {})), /404 was due/);
+  });
+
+  test('real answers match it: an admin walks the GET routes', async () => {
+    const admin = await createUser(stack, { roles: ['admin'] });
+    const headers = { cookie: admin.cookie };
+    for (const p of ['/api/me', '/api/site', '/api/consent', '/api/privacy', '/api/admin/users?limit=5', '/api/admin/activity?limit=5', '/api/admin/consent', '/api/admin/mail-templates', '/healthz', '/readyz', '/metrics']) {
+      const res = await stack.fetch(p, { headers }); // stack.fetch checks the answer
+      assert.equal(res.status, 200, p);
+      await res.arrayBuffer();
+    }
+    const off = await stack.fetch('/api/admin/dev-mail', { headers }); // not described: 404
+    assert.equal(off.status, 404);
+    await off.arrayBuffer();
+    const bad = await stack.fetch('/api/admin/users?nonsense=1', { headers });
+    assert.equal(bad.status, 400);
+    await bad.arrayBuffer();
+  });
+
+  test('/api/docs is the reference page, its script and styles served from this site', async () => {
+    const res = await stack.fetch('/api/docs');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/html/);
+    const html = await res.text();
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+    assert.ok(assets.some((a) => /swagger-ui-bundle\.js$/.test(a)), html);
+    for (const a of assets) {
+      assert.ok(a.startsWith('/'), `no other origin: ${a}`);
+      if (a === '/api/openapi.json') continue;
+      const r = await stack.fetch(a);
+      assert.equal(r.status, 200, `${a} is served (make copies the vendored files)`);
+      await r.arrayBuffer();
+    }
   });
 });

@@ -10,7 +10,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startStack, ROOT } = require('./stack.js');
+const { startStack, apiFetch, ROOT } = require('./stack.js');
 
 const STACK_SH = path.join(ROOT, 'deploy', 'local', 'stack.sh');
 let dir;
@@ -95,7 +95,7 @@ after(() => {
 });
 
 const login = (base, email, password) =>
-  fetch(`${base}/api/auth/login`, {
+  apiFetch(`${base}/api/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ email, password }),
@@ -108,7 +108,7 @@ test('the terminal shows one demo account per role, and each signs in with exact
     const text = await res.text();
     assert.equal(res.status, 200, `${role}: ${text}`);
     const cookie = (res.headers.get('set-cookie') || '').split(';')[0];
-    const me = await (await fetch(`${url}/api/me`, { headers: { cookie } })).json();
+    const me = await (await apiFetch(`${url}/api/me`, { headers: { cookie } })).json();
     assert.deepEqual(me.user.roles, [role]);
     assert.equal(me.user.verified, true);
   }
@@ -122,7 +122,7 @@ test('no page or API answer shows a demo password', async () => {
   const pages = ['/', '/index.html', '/app.js', '/login', '/api/site', '/api/privacy', '/api/consent'];
   const adminApi = ['/api/admin/users?limit=200', '/api/admin/activity?limit=200', '/api/admin/dev-mail'];
   for (const p of [...pages, ...adminApi]) {
-    const r = await fetch(url + p, { headers: adminApi.includes(p) ? { cookie } : {} });
+    const r = await apiFetch(url + p, { headers: adminApi.includes(p) ? { cookie } : {} });
     const body = await r.text();
     for (const a of Object.values(accounts)) assert.ok(!body.includes(a.password), `${p} shows a demo password`);
   }

@@ -5,6 +5,10 @@
 //   const { startStack } = require('../system/stack.js');
 //   const stack = await startStack({ env: { EJ_SITE_NAME: 'x' } });
 //   await stack.fetch('/api/me');  ...  stack.stop();
+//
+// Every answer fetched through stack.fetch, a replica's fetch or apiFetch is checked against the
+// gateway's own description (GET /api/openapi.json, see openapi-check.js): an undocumented
+// status or a body that does not match its schema fails the test.
 
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -14,6 +18,20 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..', '..');
 const STACK_SH = path.join(ROOT, 'deploy', 'local', 'stack.sh');
 const live = new Set();
+
+// fetch, then the answer checked against the gateway's OpenAPI document (throws on a mismatch).
+async function apiFetch(url, init = {}) {
+  let res;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    // undici says only "fetch failed"; the cause says what the network did.
+    if (e.cause) e.message += ` (${init.method || 'GET'} ${url}: ${e.cause.code || ''} ${e.cause.message || e.cause})`;
+    throw e;
+  }
+  await require('./openapi-check.js').checkAnswer(url, init, res);
+  return res;
+}
 
 function stackCmd(stack, args, extraEnv = {}) {
   const r = spawnSync(STACK_SH, args, {
@@ -76,7 +94,7 @@ class Stack {
 
   // fetch relative to the gateway; `redirect: manual` so tests see what the server said.
   fetch(p, init = {}) {
-    return fetch(this.url + p, { redirect: 'manual', ...init });
+    return apiFetch(this.url + p, { redirect: 'manual', ...init });
   }
 
   // The pid of a stack process (gateway, nats, postgres, users, ...), or 0.
@@ -258,7 +276,7 @@ async function startGateway(stack, extraEnv = {}) {
   const gw = {
     url,
     pid: child.pid,
-    fetch: (p, init = {}) => fetch(url + p, { redirect: 'manual', ...init }),
+    fetch: (p, init = {}) => apiFetch(url + p, { redirect: 'manual', ...init }),
     stop() {
       if (!exited) {
         try {
@@ -386,6 +404,7 @@ function mailLink(mail) {
 
 module.exports = {
   startStack,
+  apiFetch,
   signUp,
   ROOT,
   startGateway,

@@ -25,6 +25,8 @@ const struct gw_hook gw_hook_login = {0};
 const struct gw_hook gw_hook_logout = {0};
 const struct gw_hook gw_hook_password = {0};
 const struct gw_hook gw_hook_export = {0};
+const struct gw_hook gw_hook_openapi = {.local = local_stub};
+const struct gw_hook gw_hook_api_docs = {.local = local_stub};
 
 /* session.c's refusals write through http.c and handlers.c: record what they were asked. */
 static const char *last_code;
