@@ -3,11 +3,16 @@
  * management, activity log, consent, privacy policy, export and erasure). Subjects
  * ej.users.<verb>; the verbs and their messages are listed in proto/users.proto.
  *
- * handlers.c holds one function per operation (validation, role checks, password hashing,
- * tokens, mail variables, broadcasts); it touches no SQL. store.c holds every SQL statement of
- * the service and turns rows into the protobuf messages of proto/users.proto, allocated in the
- * caller's arena. A change and what it causes (activity row, queued mail, outbox event) are
- * written in one transaction by one store function: nothing is half-written.
+ * Files by area: handlers_<area>.c hold one function per operation (validation, role checks,
+ * password hashing, tokens, mail variables, broadcasts) and touch no SQL; store_<area>.c hold
+ * every SQL statement of that area and turn rows into the protobuf messages of
+ * proto/users.proto, allocated in the caller's arena. The areas: accounts (accounts and
+ * sessions), admin (administration of users, the activity log), consent (consent, privacy
+ * policy, GDPR export and erasure), mail (mail templates). What the handler files share is in
+ * handlers_internal.h (handlers_util.c), what the store files share in store_internal.h
+ * (store_util.c). config.c reads the settings. A change and what it causes (activity row,
+ * queued mail, outbox event) are written in one transaction by one store function: nothing is
+ * half-written.
  *
  * Passwords are hashed with argon2id (libsodium crypto_pwhash_str, interactive limits: 2 passes,
  * 64 MiB). Hashing is CPU- and memory-heavy, so every operation that hashes or verifies a
@@ -81,8 +86,9 @@ struct users_ctx {
         char dummy_hash[crypto_pwhash_STRBYTES];
 };
 
-/* Reads the settings above from the environment and prepares the dummy hash. Call after
- * ej_ids_init, before threads start. Release with users_ctx_free. */
+/* config.c: reads the settings above from the environment (the service's only reader besides
+ * main.c) and prepares the dummy hash. Call after ej_ids_init, before threads start. Release
+ * with users_ctx_free. */
 enum ej_status users_ctx_init(struct users_ctx *ctx, struct ej_err *err);
 void users_ctx_free(struct users_ctx *ctx);
 
@@ -90,6 +96,7 @@ void users_ctx_free(struct users_ctx *ctx);
 #define USERS_OP(name)                                                                             \
         enum ej_status users_##name(struct ej_call *call, const ProtobufCMessage *req,             \
                                     ProtobufCMessage *resp, struct ej_err *err)
+/* handlers_accounts.c: accounts and sessions. */
 USERS_OP(register);
 USERS_OP(verify_email);
 USERS_OP(resend_verification);
@@ -104,14 +111,8 @@ USERS_OP(reset_password);
 USERS_OP(change_email);
 USERS_OP(confirm_email_change);
 USERS_OP(accept_invitation);
+/* handlers_admin.c: administration. */
 USERS_OP(invite_user);
-USERS_OP(get_consent);
-USERS_OP(accept_consent);
-USERS_OP(withdraw_consent);
-USERS_OP(get_privacy);
-USERS_OP(export_my_data);
-USERS_OP(request_erasure);
-USERS_OP(confirm_erasure);
 USERS_OP(list_users);
 USERS_OP(get_user);
 USERS_OP(create_user);
@@ -122,12 +123,23 @@ USERS_OP(deactivate_user);
 USERS_OP(reactivate_user);
 USERS_OP(erase_user);
 USERS_OP(list_activity);
+/* handlers_consent.c: consent, privacy policy, GDPR export and erasure. */
+USERS_OP(get_consent);
+USERS_OP(accept_consent);
+USERS_OP(withdraw_consent);
+USERS_OP(get_privacy);
+USERS_OP(export_my_data);
+USERS_OP(request_erasure);
+USERS_OP(confirm_erasure);
 USERS_OP(publish_consent);
 USERS_OP(consent_stats);
 USERS_OP(set_privacy);
+/* handlers_mail.c: mail templates. */
 USERS_OP(list_mail_templates);
 USERS_OP(update_mail_template);
 #undef USERS_OP
+
+/* ---- command line (handlers_admin.c) ---------------------------------------------------- */
 
 /* Command line (ej-users create-user): creates, or with `update` brings up to date, the
  * account `email` with `roles` (comma list) and, when `password` is non-NULL, that password
