@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
-
 #define USERS_QUERY_MAX 200 /* bytes of a users-list search */
 
 static const char *const valid_roles[] = {"author", "reviewer", "editor", "admin", NULL};

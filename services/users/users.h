@@ -198,6 +198,8 @@ struct users_new {
         const char *client_addr; /* for the consent ledger */
 };
 
+/* ---- accounts and sessions (store_accounts.c) ------------------------------------------- */
+
 /* Inserts the account, its roles, the token (may be NULL), the consent record, the event
  * user.registered (`event` may be NULL), the activity and the mail (both may be NULL), in one
  * transaction. EJ_ERR_CONFLICT with field "email" when the e-mail is taken. */
@@ -220,11 +222,6 @@ enum ej_status store_user_get(struct ej_db *db, struct ej_arena *a, const char *
 /* The password hash of `id`. EJ_ERR_NOT_FOUND when there is none. */
 enum ej_status store_user_password_hash(struct ej_db *db, struct ej_arena *a, const char *id,
                                         char **hash, struct ej_err *err);
-
-/* Consent state of `id`: whether a required version newer than the accepted one exists, and
- * the current version (0: none published). */
-enum ej_status store_user_consent_state(struct ej_db *db, const char *id, bool *required,
-                                        uint32_t *current, struct ej_err *err);
 
 /* Login throttle: EJ_ERR_TOO_MANY (and *retry_after_s) when `email_key` has `max_account` or
  * more failures, or `addr` (when non-empty) has `max_addr` or more, within `window_s`. */
@@ -281,6 +278,15 @@ enum ej_status store_password_set(struct ej_db *db, const char *user_id, const c
                                   const char *keep_token_hash, const struct users_act *act,
                                   struct ej_err *err);
 
+/* Marks the account's e-mail address verified (no-op when it already is). */
+enum ej_status store_user_mark_verified(struct ej_db *db, const char *user_id, struct ej_err *err);
+
+/* Queues one mail on its own (when nothing else changes with it). */
+enum ej_status store_mail_queue(struct ej_db *db, const struct users_mail *mail,
+                                struct ej_err *err);
+
+/* ---- administration (store_admin.c) ----------------------------------------------------- */
+
 /* Admin edit: name, e-mail (unverified when it changes), affiliation, orcid, bio.
  * EJ_ERR_NOT_FOUND, EJ_ERR_CONFLICT field "email". */
 enum ej_status store_user_admin_update(struct ej_db *db, const char *user_id, const char *name,
@@ -302,13 +308,6 @@ enum ej_status store_role_revoke(struct ej_db *db, const char *user_id, const ch
 enum ej_status store_user_set_active(struct ej_db *db, const char *user_id, bool active,
                                      const struct users_act *act, struct ej_err *err);
 
-/* Erasure: anonymises the account (name "Deleted user", e-mail deleted-<uuid>@invalid,
- * password unusable, profile cleared, roles removed, sessions revoked, tokens deleted, client
- * addresses cleared from its activity and consent rows), keeps the row, emits user.erased.
- * EJ_ERR_CONFLICT for the last active admin. */
-enum ej_status store_user_erase(struct ej_db *db, const char *user_id, const char *actor_id,
-                                const struct users_act *act, struct ej_err *err);
-
 struct users_list_query {
         const char *query; /* "" for all */
         const char *role;  /* "" for all */
@@ -327,16 +326,30 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                                 size_t *n, char **next_cursor, uint64_t *total, bool *total_exact,
                                 struct ej_err *err);
 
-/* Appends an activity row on its own. */
-enum ej_status store_activity_add(struct ej_db *db, const struct users_act *act,
-                                  struct ej_err *err);
-
 /* One page of the activity log, newest first. */
 enum ej_status store_activity_list(struct ej_db *db, struct ej_arena *a, const char *kind,
                                    const char *user_id, int64_t from_ms, int64_t to_ms,
                                    const char *cursor, unsigned limit,
                                    Ej__Users__ActivityEntry ***entries, size_t *n,
                                    char **next_cursor, struct ej_err *err);
+
+/* Bulk insert of synthetic users for the benchmark (see users_cli_seed_bench). */
+enum ej_status store_bench_seed(struct ej_db *db, long count, const char *password_hash,
+                                struct ej_err *err);
+
+/* ---- consent and GDPR (store_consent.c) ------------------------------------------------- */
+
+/* Consent state of `id`: whether a required version newer than the accepted one exists, and
+ * the current version (0: none published). */
+enum ej_status store_user_consent_state(struct ej_db *db, const char *id, bool *required,
+                                        uint32_t *current, struct ej_err *err);
+
+/* Erasure: anonymises the account (name "Deleted user", e-mail deleted-<uuid>@invalid,
+ * password unusable, profile cleared, roles removed, sessions revoked, tokens deleted, client
+ * addresses cleared from its activity and consent rows), keeps the row, emits user.erased.
+ * EJ_ERR_CONFLICT for the last active admin. */
+enum ej_status store_user_erase(struct ej_db *db, const char *user_id, const char *actor_id,
+                                const struct users_act *act, struct ej_err *err);
 
 /* The current consent version (version 0 and empty texts when none; html left empty). */
 enum ej_status store_consent_current(struct ej_db *db, struct ej_arena *a,
@@ -368,15 +381,10 @@ enum ej_status store_site_text_set(struct ej_db *db, const char *key, const char
 enum ej_status store_export_json(struct ej_db *db, struct ej_arena *a, const char *user_id,
                                  char **json, struct ej_err *err);
 
-/* Marks the account's e-mail address verified (no-op when it already is). */
-enum ej_status store_user_mark_verified(struct ej_db *db, const char *user_id, struct ej_err *err);
+/* ---- shared (store_util.c) -------------------------------------------------------------- */
 
-/* Queues one mail on its own (when nothing else changes with it). */
-enum ej_status store_mail_queue(struct ej_db *db, const struct users_mail *mail,
-                                struct ej_err *err);
-
-/* Bulk insert of synthetic users for the benchmark (see users_cli_seed_bench). */
-enum ej_status store_bench_seed(struct ej_db *db, long count, const char *password_hash,
-                                struct ej_err *err);
+/* Appends an activity row on its own. */
+enum ej_status store_activity_add(struct ej_db *db, const struct users_act *act,
+                                  struct ej_err *err);
 
 #endif
