@@ -111,8 +111,8 @@ enum ej_status users_account_create(struct ej_call *call, const struct users_acc
         return st;
 }
 
-enum ej_status users_register(struct ej_call *call, const ProtobufCMessage *req,
-                              ProtobufCMessage *resp, struct ej_err *err)
+enum ej_status users_register_account(struct ej_call *call, const ProtobufCMessage *req,
+                                      ProtobufCMessage *resp, struct ej_err *err)
 {
         const Ej__Users__RegisterRequest *in = (const Ej__Users__RegisterRequest *)req;
         Ej__Users__RegisterResponse *out = (Ej__Users__RegisterResponse *)resp;

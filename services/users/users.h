@@ -97,7 +97,7 @@ void users_ctx_free(struct users_ctx *ctx);
         enum ej_status users_##name(struct ej_call *call, const ProtobufCMessage *req,             \
                                     ProtobufCMessage *resp, struct ej_err *err)
 /* handlers_accounts.c: accounts and sessions. */
-USERS_OP(register);
+USERS_OP(register_account);
 USERS_OP(verify_email);
 USERS_OP(resend_verification);
 USERS_OP(login);
