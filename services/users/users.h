@@ -8,11 +8,11 @@
  * every SQL statement of that area and turn rows into the protobuf messages of
  * proto/users.proto, allocated in the caller's arena. The areas: accounts (accounts and
  * sessions), admin (administration of users, the activity log), consent (consent, privacy
- * policy, GDPR export and erasure), mail (mail templates). What the handler files share is in
- * handlers_internal.h (handlers_util.c), what the store files share in store_internal.h
- * (store_util.c). config.c reads the settings. A change and what it causes (activity row,
- * queued mail, outbox event) are written in one transaction by one store function: nothing is
- * half-written.
+ * policy, GDPR export and erasure), mail (mail templates: handlers only, their SQL is
+ * common/mail.c's). What the handler files share is in handlers_internal.h (handlers_util.c),
+ * what the store files share in store_internal.h (store_util.c). config.c reads the settings.
+ * A change and what it causes (activity row, queued mail, outbox event) are written in one
+ * transaction by one store function: nothing is half-written.
  *
  * Passwords are hashed with argon2id (libsodium crypto_pwhash_str, interactive limits: 2 passes,
  * 64 MiB). Hashing is CPU- and memory-heavy, so every operation that hashes or verifies a
