@@ -32,7 +32,9 @@ extern const unsigned long ej_users_migrations_n;
 #verb, &ej__users__##req##__descriptor, &resp##__descriptor, users_##verb, true    \
         }
 static const struct ej_op users_ops[] = {
-    SLOW_OP(register, register_request, ej__users__register_response),
+    /* Subject ej.users.register until the proto names the operation register_account. */
+    {"register", &ej__users__register_request__descriptor,
+     &ej__users__register_response__descriptor, users_register_account, true},
     OP(verify_email, token_request, ej__users__user_response),
     OP(resend_verification, resend_verification_request, ej__common__empty),
     SLOW_OP(login, login_request, ej__users__login_response),

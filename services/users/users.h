@@ -3,11 +3,16 @@
  * management, activity log, consent, privacy policy, export and erasure). Subjects
  * ej.users.<verb>; the verbs and their messages are listed in proto/users.proto.
  *
- * handlers.c holds one function per operation (validation, role checks, password hashing,
- * tokens, mail variables, broadcasts); it touches no SQL. store.c holds every SQL statement of
- * the service and turns rows into the protobuf messages of proto/users.proto, allocated in the
- * caller's arena. A change and what it causes (activity row, queued mail, outbox event) are
- * written in one transaction by one store function: nothing is half-written.
+ * Files by area: handlers_<area>.c hold one function per operation (validation, role checks,
+ * password hashing, tokens, mail variables, broadcasts) and touch no SQL; store_<area>.c hold
+ * every SQL statement of that area and turn rows into the protobuf messages of
+ * proto/users.proto, allocated in the caller's arena. The areas: accounts (accounts and
+ * sessions), admin (administration of users, the activity log), consent (consent, privacy
+ * policy, GDPR export and erasure), mail (mail templates: handlers only, their SQL is
+ * common/mail.c's). What the handler files share is in handlers_internal.h (handlers_util.c),
+ * what the store files share in store_internal.h (store_util.c). config.c reads the settings.
+ * A change and what it causes (activity row, queued mail, outbox event) are written in one
+ * transaction by one store function: nothing is half-written.
  *
  * Passwords are hashed with argon2id (libsodium crypto_pwhash_str, interactive limits: 2 passes,
  * 64 MiB). Hashing is CPU- and memory-heavy, so every operation that hashes or verifies a
@@ -81,8 +86,9 @@ struct users_ctx {
         char dummy_hash[crypto_pwhash_STRBYTES];
 };
 
-/* Reads the settings above from the environment and prepares the dummy hash. Call after
- * ej_ids_init, before threads start. Release with users_ctx_free. */
+/* config.c: reads the settings above from the environment (the service's only reader besides
+ * main.c) and prepares the dummy hash. Call after ej_ids_init, before threads start. Release
+ * with users_ctx_free. */
 enum ej_status users_ctx_init(struct users_ctx *ctx, struct ej_err *err);
 void users_ctx_free(struct users_ctx *ctx);
 
@@ -90,7 +96,8 @@ void users_ctx_free(struct users_ctx *ctx);
 #define USERS_OP(name)                                                                             \
         enum ej_status users_##name(struct ej_call *call, const ProtobufCMessage *req,             \
                                     ProtobufCMessage *resp, struct ej_err *err)
-USERS_OP(register);
+/* handlers_accounts.c: accounts and sessions. */
+USERS_OP(register_account);
 USERS_OP(verify_email);
 USERS_OP(resend_verification);
 USERS_OP(login);
@@ -104,14 +111,8 @@ USERS_OP(reset_password);
 USERS_OP(change_email);
 USERS_OP(confirm_email_change);
 USERS_OP(accept_invitation);
+/* handlers_admin.c: administration. */
 USERS_OP(invite_user);
-USERS_OP(get_consent);
-USERS_OP(accept_consent);
-USERS_OP(withdraw_consent);
-USERS_OP(get_privacy);
-USERS_OP(export_my_data);
-USERS_OP(request_erasure);
-USERS_OP(confirm_erasure);
 USERS_OP(list_users);
 USERS_OP(get_user);
 USERS_OP(create_user);
@@ -122,12 +123,23 @@ USERS_OP(deactivate_user);
 USERS_OP(reactivate_user);
 USERS_OP(erase_user);
 USERS_OP(list_activity);
+/* handlers_consent.c: consent, privacy policy, GDPR export and erasure. */
+USERS_OP(get_consent);
+USERS_OP(accept_consent);
+USERS_OP(withdraw_consent);
+USERS_OP(get_privacy);
+USERS_OP(export_my_data);
+USERS_OP(request_erasure);
+USERS_OP(confirm_erasure);
 USERS_OP(publish_consent);
 USERS_OP(consent_stats);
 USERS_OP(set_privacy);
+/* handlers_mail.c: mail templates. */
 USERS_OP(list_mail_templates);
 USERS_OP(update_mail_template);
 #undef USERS_OP
+
+/* ---- command line (handlers_admin.c) ---------------------------------------------------- */
 
 /* Command line (ej-users create-user): creates, or with `update` brings up to date, the
  * account `email` with `roles` (comma list) and, when `password` is non-NULL, that password
@@ -186,6 +198,8 @@ struct users_new {
         const char *client_addr; /* for the consent ledger */
 };
 
+/* ---- accounts and sessions (store_accounts.c) ------------------------------------------- */
+
 /* Inserts the account, its roles, the token (may be NULL), the consent record, the event
  * user.registered (`event` may be NULL), the activity and the mail (both may be NULL), in one
  * transaction. EJ_ERR_CONFLICT with field "email" when the e-mail is taken. */
@@ -208,11 +222,6 @@ enum ej_status store_user_get(struct ej_db *db, struct ej_arena *a, const char *
 /* The password hash of `id`. EJ_ERR_NOT_FOUND when there is none. */
 enum ej_status store_user_password_hash(struct ej_db *db, struct ej_arena *a, const char *id,
                                         char **hash, struct ej_err *err);
-
-/* Consent state of `id`: whether a required version newer than the accepted one exists, and
- * the current version (0: none published). */
-enum ej_status store_user_consent_state(struct ej_db *db, const char *id, bool *required,
-                                        uint32_t *current, struct ej_err *err);
 
 /* Login throttle: EJ_ERR_TOO_MANY (and *retry_after_s) when `email_key` has `max_account` or
  * more failures, or `addr` (when non-empty) has `max_addr` or more, within `window_s`. */
@@ -269,6 +278,15 @@ enum ej_status store_password_set(struct ej_db *db, const char *user_id, const c
                                   const char *keep_token_hash, const struct users_act *act,
                                   struct ej_err *err);
 
+/* Marks the account's e-mail address verified (no-op when it already is). */
+enum ej_status store_user_mark_verified(struct ej_db *db, const char *user_id, struct ej_err *err);
+
+/* Queues one mail on its own (when nothing else changes with it). */
+enum ej_status store_mail_queue(struct ej_db *db, const struct users_mail *mail,
+                                struct ej_err *err);
+
+/* ---- administration (store_admin.c) ----------------------------------------------------- */
+
 /* Admin edit: name, e-mail (unverified when it changes), affiliation, orcid, bio.
  * EJ_ERR_NOT_FOUND, EJ_ERR_CONFLICT field "email". */
 enum ej_status store_user_admin_update(struct ej_db *db, const char *user_id, const char *name,
@@ -290,13 +308,6 @@ enum ej_status store_role_revoke(struct ej_db *db, const char *user_id, const ch
 enum ej_status store_user_set_active(struct ej_db *db, const char *user_id, bool active,
                                      const struct users_act *act, struct ej_err *err);
 
-/* Erasure: anonymises the account (name "Deleted user", e-mail deleted-<uuid>@invalid,
- * password unusable, profile cleared, roles removed, sessions revoked, tokens deleted, client
- * addresses cleared from its activity and consent rows), keeps the row, emits user.erased.
- * EJ_ERR_CONFLICT for the last active admin. */
-enum ej_status store_user_erase(struct ej_db *db, const char *user_id, const char *actor_id,
-                                const struct users_act *act, struct ej_err *err);
-
 struct users_list_query {
         const char *query; /* "" for all */
         const char *role;  /* "" for all */
@@ -315,16 +326,30 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                                 size_t *n, char **next_cursor, uint64_t *total, bool *total_exact,
                                 struct ej_err *err);
 
-/* Appends an activity row on its own. */
-enum ej_status store_activity_add(struct ej_db *db, const struct users_act *act,
-                                  struct ej_err *err);
-
 /* One page of the activity log, newest first. */
 enum ej_status store_activity_list(struct ej_db *db, struct ej_arena *a, const char *kind,
                                    const char *user_id, int64_t from_ms, int64_t to_ms,
                                    const char *cursor, unsigned limit,
                                    Ej__Users__ActivityEntry ***entries, size_t *n,
                                    char **next_cursor, struct ej_err *err);
+
+/* Bulk insert of synthetic users for the benchmark (see users_cli_seed_bench). */
+enum ej_status store_bench_seed(struct ej_db *db, long count, const char *password_hash,
+                                struct ej_err *err);
+
+/* ---- consent and GDPR (store_consent.c) ------------------------------------------------- */
+
+/* Consent state of `id`: whether a required version newer than the accepted one exists, and
+ * the current version (0: none published). */
+enum ej_status store_user_consent_state(struct ej_db *db, const char *id, bool *required,
+                                        uint32_t *current, struct ej_err *err);
+
+/* Erasure: anonymises the account (name "Deleted user", e-mail deleted-<uuid>@invalid,
+ * password unusable, profile cleared, roles removed, sessions revoked, tokens deleted, client
+ * addresses cleared from its activity and consent rows), keeps the row, emits user.erased.
+ * EJ_ERR_CONFLICT for the last active admin. */
+enum ej_status store_user_erase(struct ej_db *db, const char *user_id, const char *actor_id,
+                                const struct users_act *act, struct ej_err *err);
 
 /* The current consent version (version 0 and empty texts when none; html left empty). */
 enum ej_status store_consent_current(struct ej_db *db, struct ej_arena *a,
@@ -356,15 +381,10 @@ enum ej_status store_site_text_set(struct ej_db *db, const char *key, const char
 enum ej_status store_export_json(struct ej_db *db, struct ej_arena *a, const char *user_id,
                                  char **json, struct ej_err *err);
 
-/* Marks the account's e-mail address verified (no-op when it already is). */
-enum ej_status store_user_mark_verified(struct ej_db *db, const char *user_id, struct ej_err *err);
+/* ---- shared (store_util.c) -------------------------------------------------------------- */
 
-/* Queues one mail on its own (when nothing else changes with it). */
-enum ej_status store_mail_queue(struct ej_db *db, const struct users_mail *mail,
-                                struct ej_err *err);
-
-/* Bulk insert of synthetic users for the benchmark (see users_cli_seed_bench). */
-enum ej_status store_bench_seed(struct ej_db *db, long count, const char *password_hash,
-                                struct ej_err *err);
+/* Appends an activity row on its own. */
+enum ej_status store_activity_add(struct ej_db *db, const struct users_act *act,
+                                  struct ej_err *err);
 
 #endif
