@@ -177,8 +177,7 @@ void gw_stream_fail_reply(struct gw_stream *st, natsMsg *m, const char *what)
 
 /* --- sending --- */
 
-static void reply_subject(const struct gw_stream *st, char tag, uint64_t n, char *out,
-                          size_t size)
+static void reply_subject(const struct gw_stream *st, char tag, uint64_t n, char *out, size_t size)
 {
         snprintf(out, size, "%s.%" PRIu64 ".%c%" PRIu64, st->ss->prefix, st->sid, tag, n);
 }

@@ -50,8 +50,8 @@ enum dl_phase {
 struct download {
         struct gw_stream base; /* first: a struct gw_stream * is a struct download * */
         enum dl_phase phase;
-        bool head;                /* HEAD: the length, no body */
-        const char *open_subject; /* the route's subject (static) */
+        bool head;                    /* HEAD: the length, no body */
+        const char *open_subject;     /* the route's subject (static) */
         Ej__Files__DownloadOpen open; /* built once; file_id and grant owned */
         char *inm;                    /* If-None-Match */
         natsMsg *open_reply;
@@ -385,12 +385,12 @@ static enum MHD_Result first_call(struct gw_req *req)
         dl->open_subject = req->route->subject;
         dl->inm = inm ? xstrdup(inm) : NULL;
         ej__files__download_open__init(o);
-        o->file_id = xstrdup(
-            ej_arena_strndup(req->arena, req->params.value[0].p, req->params.value[0].n));
+        o->file_id =
+            xstrdup(ej_arena_strndup(req->arena, req->params.value[0].p, req->params.value[0].n));
         o->grant = xstrdup(grant ? grant : "");
-        o->has_range = gw_range_parse(
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE),
-            &o->range_start, &o->range_end, &o->range_suffix);
+        o->has_range =
+            gw_range_parse(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE),
+                           &o->range_start, &o->range_end, &o->range_suffix);
         dl->base.state = GW_CONN_BODY; /* not held: MHD goes on */
         return MHD_YES;
 }

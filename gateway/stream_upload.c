@@ -152,8 +152,7 @@ static bool send_chunk(struct upload *up, size_t n)
         up->next_seq++;
         up->sent_bytes += (long long)n;
         if (n < up->buf_n)
-                memmove(up->buf + GW_FRAME_HDR_MAX, up->buf + GW_FRAME_HDR_MAX + n,
-                        up->buf_n - n);
+                memmove(up->buf + GW_FRAME_HDR_MAX, up->buf + GW_FRAME_HDR_MAX + n, up->buf_n - n);
         up->buf_n -= n;
         gw_stream_arm(&up->base);
         return true;
@@ -210,7 +209,8 @@ static void take_principal(struct upload *up)
         gw_stream_take_caller(&up->base, req);
         req->denied = gw_access_check(req);
         if (req->denied != GW_ACCESS_OK) {
-                gw_stream_fail(&up->base, EJ_ERR_FORBIDDEN, "accept the current consent notice first");
+                gw_stream_fail(&up->base, EJ_ERR_FORBIDDEN,
+                               "accept the current consent notice first");
                 return;
         }
         up->phase = UP_AUTHED;
@@ -485,7 +485,8 @@ static size_t absorb(struct upload *up, const char *data, size_t n)
                 room = limit - GW_FRAME_HDR_MAX - up->buf_n - PP_SLACK;
                 k = n - used < room ? n - used : room;
                 if (MHD_post_process(up->pp, data + used, k) != MHD_YES) {
-                        gw_stream_fail(&up->base, EJ_ERR_INVALID, "the multipart body is malformed");
+                        gw_stream_fail(&up->base, EJ_ERR_INVALID,
+                                       "the multipart body is malformed");
                         return n;
                 }
                 used += k;
@@ -500,9 +501,9 @@ static size_t absorb(struct upload *up, const char *data, size_t n)
 static enum MHD_Result answer_file_info(struct upload *up)
 {
         struct gw_out out = {0};
-        Ej__Files__FileInfo *fi = ej__files__file_info__unpack(
-            NULL, (size_t)natsMsg_GetDataLength(up->commit_reply),
-            (const uint8_t *)natsMsg_GetData(up->commit_reply));
+        Ej__Files__FileInfo *fi =
+            ej__files__file_info__unpack(NULL, (size_t)natsMsg_GetDataLength(up->commit_reply),
+                                         (const uint8_t *)natsMsg_GetData(up->commit_reply));
         enum MHD_Result ret;
 
         if (fi == NULL) {
@@ -659,10 +660,10 @@ static enum MHD_Result first_call(struct gw_req *req)
         struct upload *up = xcalloc(1, sizeof(*up));
         struct gw_stream *st = &up->base;
         struct MHD_Connection *c = req->conn;
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *ct =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         enum MHD_Result ret = MHD_YES;
         bool ask = false;
 
