@@ -1,33 +1,21 @@
 /*
  * handlers.c: the hooks of the route table: calls the gateway answers itself (/healthz,
  * /readyz, /metrics, /api/site), the session cookie of login, logout and password change, the
- * GDPR export as a download; plus the query-parameter binding and the gateway-level error
- * codes. Everything else is plain transcoding and needs no code here.
+ * GDPR export as a download; plus the query-parameter binding. Everything else is plain transcoding
+ * and needs no code here.
  */
-#include "gateway.h"
+#include "handlers.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "gateway.h"
 #include "ids.h"
 #include "pbjson.h"
+#include "render.h"
+#include "session.h"
 #include "users.pb-c.h"
-
-void gw_out_error_code(struct gw_out *out, struct gw_req *req, unsigned http_status,
-                       const char *code, const char *message)
-{
-        ej_buf_reset(&out->body);
-        out->status = http_status;
-        out->content_type = NULL;
-        ej_buf_append_c(&out->body, "{\"error\":{\"code\":");
-        ej_buf_append_json_str(&out->body, code, strlen(code));
-        ej_buf_append_c(&out->body, ",\"message\":");
-        ej_buf_append_json_str(&out->body, message, strlen(message));
-        ej_buf_append_c(&out->body, ",\"requestId\":");
-        ej_buf_append_json_str(&out->body, req->rid, strlen(req->rid));
-        ej_buf_append_c(&out->body, "}}");
-}
 
 enum ej_status gw_bind_query(ProtobufCMessage *msg, const char *key, const char *value,
                              struct ej_arena *arena, struct ej_err *err)

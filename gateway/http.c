@@ -1,18 +1,20 @@
 /*
  * http.c: the libmicrohttpd side of the gateway: the access handler, the per-request context,
- * body accumulation under the limit, the error body, security headers, the access log and the
- * HTTP metrics.
+ * body accumulation under the limit, dispatch, the JSON call to a service, the access log and
+ * the HTTP metrics. Answers are written by render.c; who calls is auth.c's; the call goes out
+ * through upstream.c, which completes it through the callback given (on_call_done).
  *
  * Life of a request (one struct gw_req, allocated in its own arena):
  *   1st call     set up the context and request id; nothing is queued on the first call (MHD
  *                closes the connection then), except a 413 that cannot wait (refuse_at_once).
  *   body calls   accumulate up to EJ_BODY_LIMIT; past it, drop the rest and answer 413.
  *   final call   match the route; answer local routes, errors and static files; for a service
- *                route transcode the JSON, suspend the connection and send it on the bus.
+ *                route transcode the JSON, resolve the caller (a cache miss asks the users
+ *                service first), suspend the connection and send it on the bus.
  *   resumed call the outcome stored by the reply or the sweeper becomes the JSON answer.
  *   completed    access log line, metrics, free.
  */
-#include "gateway.h"
+#include "http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -25,18 +27,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
+#include "handlers.h"
 #include "ids.h"
 #include "log.h"
 #include "pbjson.h"
-#include "stream.h"
-#include "users.pb-c.h"
+#include "render.h"
+#include "session.h"
+#include "static.h"
+#include "stream_core.h"
+#include "stream_download.h"
+#include "stream_upload.h"
+#include "upstream.h"
 
 #define REQ_ARENA_BLOCK 8192
-#define JSON_TYPE       "application/json; charset=utf-8"
 #define HDR_REQUEST_ID  "X-Request-Id"
-#define CSP                                                                                        \
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "          \
-        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 
 static long long mono_us(void)
 {
@@ -44,165 +49,6 @@ static long long mono_us(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-unsigned gw_http_status(enum ej_status st)
-{
-        switch (st) {
-        case EJ_OK:
-                return 200;
-        case EJ_ERR_INVALID:
-                return 400;
-        case EJ_ERR_UNAUTHENTICATED:
-                return 401;
-        case EJ_ERR_FORBIDDEN:
-                return 403;
-        case EJ_ERR_NOT_FOUND:
-                return 404;
-        case EJ_ERR_CONFLICT:
-                return 409;
-        case EJ_ERR_TOO_LARGE:
-                return 413;
-        case EJ_ERR_UNSUPPORTED:
-                return 415;
-        case EJ_ERR_TOO_MANY:
-                return 429;
-        case EJ_ERR_UNAVAILABLE:
-                return 503;
-        case EJ_ERR_TIMEOUT:
-                return 504;
-        case EJ_ERR_INTERNAL:
-        default:
-                return 500;
-        }
-}
-
-void gw_error_json(struct ej_buf *out, enum ej_status st, const char *message, const char *field,
-                   const char *rid)
-{
-        const char *code = ej_status_name(st);
-
-        ej_buf_append_c(out, "{\"error\":{\"code\":");
-        ej_buf_append_json_str(out, code, strlen(code));
-        ej_buf_append_c(out, ",\"message\":");
-        message = (message && message[0]) ? message : code;
-        ej_buf_append_json_str(out, message, strlen(message));
-        if (field && field[0]) {
-                ej_buf_append_c(out, ",\"field\":");
-                ej_buf_append_json_str(out, field, strlen(field));
-        }
-        ej_buf_append_c(out, ",\"requestId\":");
-        ej_buf_append_json_str(out, rid, strlen(rid));
-        ej_buf_append_c(out, "}}");
-}
-
-void gw_out_error(struct gw_out *out, struct gw_req *req, enum ej_status st, const char *message,
-                  const char *field)
-{
-        ej_buf_reset(&out->body);
-        out->status = gw_http_status(st);
-        out->content_type = NULL;
-        gw_error_json(&out->body, st, message, field, req->rid);
-}
-
-const char *gw_join_roles(struct ej_arena *arena, size_t n, char *const *roles)
-{
-        size_t len = 0;
-        char *s, *p;
-
-        for (size_t i = 0; i < n; i++)
-                len += strlen(roles[i]) + 1;
-        s = ej_arena_alloc(arena, len + 1);
-        p = s;
-        for (size_t i = 0; i < n; i++) {
-                size_t k = strlen(roles[i]);
-
-                if (i)
-                        *p++ = ',';
-                memcpy(p, roles[i], k);
-                p += k;
-        }
-        *p = '\0';
-        return s;
-}
-
-const char *gw_session_cookie(struct gw_req *req, const char *token, long long max_age_s)
-{
-        const struct gw_config *cfg = req->gw->cfg;
-
-        if (token && max_age_s < 0) /* no known expiry: a browser-session cookie */
-                return ej_arena_printf(req->arena, "%s=%s; HttpOnly; SameSite=Lax; Path=/%s",
-                                       cfg->cookie_name, token,
-                                       cfg->cookie_secure ? "; Secure" : "");
-        return ej_arena_printf(req->arena, "%s=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%lld%s",
-                               cfg->cookie_name, token ? token : "", token ? max_age_s : 0,
-                               cfg->cookie_secure ? "; Secure" : "");
-}
-
-/* --- responses --- */
-
-void gw_common_headers(struct MHD_Response *resp, const char *rid, bool no_store)
-{
-        MHD_add_response_header(resp, HDR_REQUEST_ID, rid);
-        MHD_add_response_header(resp, "Content-Security-Policy", CSP);
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-        MHD_add_response_header(resp, "Referrer-Policy", "strict-origin-when-cross-origin");
-        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-        if (no_store)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-}
-
-static enum MHD_Result queue(struct gw_req *req, unsigned status, struct MHD_Response *resp)
-{
-        enum MHD_Result ret = MHD_queue_response(req->conn, status, resp);
-
-        MHD_destroy_response(resp);
-        req->status = status;
-        req->phase = GW_PHASE_SENT;
-        return ret;
-}
-
-static enum MHD_Result send_out(struct gw_req *req, struct gw_out *out)
-{
-        struct MHD_Response *resp;
-        size_t n = out->body.n;
-        char *body = ej_buf_steal(&out->body);
-
-        if (body)
-                resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
-        else
-                resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "",
-                                                       MHD_RESPMEM_PERSISTENT);
-        if (resp == NULL) {
-                free(body);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                out->content_type ? out->content_type : JSON_TYPE);
-        if (out->set_cookie)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, out->set_cookie);
-        if (out->allow)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out->allow);
-        if (out->retry_after)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, out->retry_after);
-        if (out->disposition)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
-                                        out->disposition);
-        if (out->etag) {
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, out->etag);
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        }
-        gw_common_headers(resp, req->rid, out->etag == NULL);
-        return queue(req, out->status ? out->status : 200, resp);
-}
-
-static enum MHD_Result send_error(struct gw_req *req, enum ej_status st, const char *message,
-                                  const char *field)
-{
-        struct gw_out out = {0};
-
-        gw_out_error(&out, req, st, message, field);
-        return send_out(req, &out);
 }
 
 /* --- the request context --- */
@@ -330,22 +176,32 @@ static bool is_json_type(const char *ct)
                (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-/* Sends ej.users.authenticate for req->token, noting the session generation first so that an
- * eviction racing the lookup is seen when the answer comes (gw_sessions_put). */
-static void send_authenticate(struct gw_req *req)
+static int route_timeout(const struct gw_req *req)
 {
-        Ej__Users__AuthenticateRequest ar = EJ__USERS__AUTHENTICATE_REQUEST__INIT;
-        const struct gw_route *r = req->route;
-        int timeout = r->timeout_ms ? r->timeout_ms : req->gw->cfg->request_timeout_ms;
-        size_t n;
-        uint8_t *data;
+        return req->route->timeout_ms ? req->route->timeout_ms : req->gw->cfg->request_timeout_ms;
+}
 
-        ar.session_token = (char *)ej_arena_strdup(req->arena, req->token);
-        n = protobuf_c_message_get_packed_size(&ar.base);
-        data = ej_arena_alloc(req->arena, n + 1);
-        protobuf_c_message_pack(&ar.base, data);
-        req->auth_gen = gw_sessions_generation(req->gw->sessions);
-        gw_upstream_send(req->gw->up, req, "ej.users.authenticate", data, n, timeout);
+/* upstream.c's completion of the route's own call: the answer is written when MHD runs the
+ * resumed connection (finish). */
+static void on_call_done(struct gw_req *req)
+{
+        /* The connection is suspended: this thread owns req until it resumes it. */
+        req->phase = GW_PHASE_DONE;
+        MHD_resume_connection(req->conn);
+}
+
+/* auth.c's completion: the route's own call goes out, or the request is answered. */
+static void on_auth_done(struct gw_req *req, enum ej_status st)
+{
+        if (st == EJ_OK) {
+                req->denied = gw_access_check(req);
+                if (req->denied == GW_ACCESS_OK) {
+                        gw_upstream_send(req->gw->up, req, req->route->subject, req->packed,
+                                         req->packed_len, route_timeout(req), on_call_done);
+                        return;
+                }
+        }
+        on_call_done(req);
 }
 
 static enum MHD_Result start_call(struct gw_req *req)
@@ -356,62 +212,49 @@ static enum MHD_Result start_call(struct gw_req *req)
         struct ej_err err = {0};
         struct query_ctx q = {0};
         enum ej_status st;
-        int timeout = r->timeout_ms ? r->timeout_ms : gw->cfg->request_timeout_ms;
+        bool ask = false;
 
         if (req->body.n > 0 && !is_json_type(MHD_lookup_connection_value(
                                    req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
-                return send_error(req, EJ_ERR_UNSUPPORTED, "the body must be application/json",
-                                  NULL);
+                return gw_render_error(req, EJ_ERR_UNSUPPORTED, "the body must be application/json",
+                                       NULL);
         st = ej_pbjson_decode(r->req_desc, req->body.p, req->body.n, req->arena, &msg, &err);
         if (st != EJ_OK)
-                return send_error(req, st, err.msg, err.field);
+                return gw_render_error(req, st, err.msg, err.field);
         for (size_t i = 0; i < req->params.n; i++) {
                 const char *name =
                     ej_arena_strndup(req->arena, req->params.name[i].p, req->params.name[i].n);
 
                 st = ej_pbjson_set_field(msg, name, req->params.value[i], req->arena, &err);
                 if (st == EJ_ERR_NOT_FOUND)
-                        return send_error(req, EJ_ERR_INTERNAL, "route parameter has no field",
-                                          NULL);
+                        return gw_render_error(req, EJ_ERR_INTERNAL, "route parameter has no field",
+                                               NULL);
                 if (st != EJ_OK)
-                        return send_error(req, st, err.msg, name);
+                        return gw_render_error(req, st, err.msg, name);
         }
         q.req = req;
         q.msg = msg;
         MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
         if (q.st != EJ_OK)
-                return send_error(req, q.st, q.err.msg, q.err.field);
+                return gw_render_error(req, q.st, q.err.msg, q.err.field);
 
-        req->stage = GW_STAGE_CALL;
         if (r->auth != GW_AUTH_NONE) {
-                struct gw_principal p;
-                const char *tok =
-                    MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, gw->cfg->cookie_name);
-                bool have = tok != NULL && tok[0] != '\0' && strlen(tok) <= 512;
+                switch (gw_auth_resolve(req, r->auth != GW_AUTH_OPTIONAL)) {
+                case GW_WHO_MISSING:
+                        return gw_render_error(req, EJ_ERR_UNAUTHENTICATED, "sign in first", NULL);
+                case GW_WHO_ASK:
+                        ask = true;
+                        break;
+                case GW_WHO_KNOWN:
+                default:
+                        req->denied = req->user_id ? gw_access_check(req) : GW_ACCESS_OK;
+                        if (req->denied != GW_ACCESS_OK) {
+                                struct gw_out out = {0};
 
-                if (!have && r->auth != GW_AUTH_OPTIONAL)
-                        return send_error(req, EJ_ERR_UNAUTHENTICATED, "sign in first", NULL);
-                if (!have) {
-                        /* Optional: anonymous; an unusable cookie is cleared. */
-                        req->drop_cookie = tok != NULL && tok[0] != '\0';
-                } else {
-                        req->token = ej_arena_strdup(req->arena, tok);
-                        ej_sha256_hex(tok, strlen(tok), req->token_hash);
-                        if (!gw_sessions_get(gw->sessions, req->token_hash, req->arena, &p)) {
-                                req->stage = GW_STAGE_AUTH;
-                        } else {
-                                req->user_id = p.user_id;
-                                req->roles = p.roles;
-                                req->consent_required = p.consent_required;
-                                req->verified = p.verified;
-                                req->denied = gw_access_check(req);
-                                if (req->denied != GW_ACCESS_OK) {
-                                        struct gw_out out = {0};
-
-                                        gw_out_denied(&out, req, req->denied);
-                                        return send_out(req, &out);
-                                }
+                                gw_out_denied(&out, req, req->denied);
+                                return gw_render_send(req, &out);
                         }
+                        break;
                 }
         }
         if (r->hook && r->hook->prepare)
@@ -423,125 +266,12 @@ static enum MHD_Result start_call(struct gw_req *req)
         /* Suspend first: the reply may arrive on another thread before publish returns. */
         req->phase = GW_PHASE_WAITING;
         MHD_suspend_connection(req->conn);
-        if (req->stage == GW_STAGE_AUTH) {
-                send_authenticate(req);
-        } else {
-                gw_upstream_send(gw->up, req, r->subject, req->packed, req->packed_len, timeout);
-        }
-        return MHD_YES;
-}
-
-enum auth_result {
-        AUTH_OK = 0, /* req holds the principal (cached unless the lookup raced an eviction) */
-        AUTH_STALE,  /* req holds the principal, but an eviction raced the lookup: not cached */
-        AUTH_NOBODY, /* the session is not valid (unknown, expired, revoked) */
-        AUTH_FAILED, /* no answer or a bad one: the reply or outcome says why */
-};
-
-/* Resolves the principal from an ej.users.authenticate reply. AUTH_NOBODY and AUTH_FAILED leave
- * the reply (or the outcome) for finish() to report. */
-static enum auth_result take_principal(struct gw_req *req)
-{
-        ProtobufCAllocator al = ej_arena_pb_allocator(req->arena);
-        Ej__Users__Principal *p;
-        struct ej_err err = {0};
-        enum ej_status st;
-        bool fresh;
-
-        if (req->outcome != EJ_OK || natsMsg_IsNoResponders(req->reply))
-                return AUTH_FAILED;
-        st = ej_bus_reply_status(req->reply, &err);
-        if (st != EJ_OK)
-                return st == EJ_ERR_UNAUTHENTICATED ? AUTH_NOBODY : AUTH_FAILED;
-        p = ej__users__principal__unpack(&al, (size_t)natsMsg_GetDataLength(req->reply),
-                                         (const uint8_t *)natsMsg_GetData(req->reply));
-        natsMsg_Destroy(req->reply);
-        req->reply = NULL;
-        if (p == NULL) {
-                req->outcome = ej_err_set(&req->outcome_err, EJ_ERR_INTERNAL, NULL,
-                                          "the users service sent a bad principal");
-                return AUTH_FAILED;
-        }
-        if (p->user_id == NULL || p->user_id[0] == '\0') {
-                req->outcome =
-                    ej_err_set(&req->outcome_err, EJ_ERR_UNAUTHENTICATED, NULL, "sign in first");
-                return AUTH_NOBODY;
-        }
-        {
-                struct gw_principal gp = {.user_id = p->user_id,
-                                          .roles = gw_join_roles(req->arena, p->n_roles, p->roles),
-                                          .consent_required = p->consent_required,
-                                          .verified = p->verified,
-                                          .expires_at_ms = p->expires_at_ms};
-
-                req->user_id = gp.user_id;
-                req->roles = gp.roles;
-                req->consent_required = gp.consent_required;
-                req->verified = gp.verified;
-                fresh = gw_sessions_put(req->gw->sessions, req->token_hash, &gp, req->auth_gen);
-        }
-        return fresh ? AUTH_OK : AUTH_STALE;
-}
-
-/* After the lookup: the route's own call goes out, or (false) the request is answered. */
-static bool after_auth(struct gw_req *req)
-{
-        enum auth_result a = take_principal(req);
-
-        if (a == AUTH_STALE && !req->auth_retried) {
-                /* The user (or this token, or everyone) changed while the lookup was out: the
-                 * answer may predate the change, so ask once more. A second race is answered
-                 * with the second lookup, which began after the first change was known here. */
-                req->auth_retried = true;
-                req->user_id = NULL;
-                req->roles = NULL;
-                req->consent_required = false;
-                req->verified = false;
-                send_authenticate(req);
-                return true;
-        }
-        if (a == AUTH_NOBODY && req->route->auth == GW_AUTH_OPTIONAL) {
-                /* A dead session on a route open to anyone: go on anonymously, clear it. */
-                natsMsg_Destroy(req->reply);
-                req->reply = NULL;
-                req->outcome = EJ_OK;
-                req->outcome_err = (struct ej_err){0};
-                req->token = NULL;
-                req->drop_cookie = true;
-                a = AUTH_OK;
-        }
-        if (a != AUTH_OK && a != AUTH_STALE)
-                return false;
-        req->denied = gw_access_check(req);
-        if (req->denied != GW_ACCESS_OK)
-                return false;
-        req->stage = GW_STAGE_CALL;
-        gw_upstream_send(req->gw->up, req, req->route->subject, req->packed, req->packed_len,
-                         req->route->timeout_ms ? req->route->timeout_ms
-                                                : req->gw->cfg->request_timeout_ms);
-        return true;
-}
-
-void gw_upstream_done(struct gw_req *req)
-{
-        /* The connection is suspended: this thread owns req until it resumes it. */
-        if (req->stage == GW_STAGE_AUTH && after_auth(req))
-                return;
-        req->phase = GW_PHASE_DONE;
-        MHD_resume_connection(req->conn);
-}
-
-/* "users" from "ej.users.me", into buf. */
-static const char *service_of(const char *subject, char *buf, size_t size)
-{
-        const char *a = subject ? strchr(subject, '.') : NULL;
-        const char *b = a ? strchr(a + 1, '.') : NULL;
-
-        if (a == NULL || b == NULL)
-                snprintf(buf, size, "%s", "requested");
+        if (ask)
+                gw_auth_ask(req, on_auth_done);
         else
-                snprintf(buf, size, "%.*s", (int)(b - a - 1), a + 1);
-        return buf;
+                gw_upstream_send(gw->up, req, r->subject, req->packed, req->packed_len,
+                                 route_timeout(req), on_call_done);
+        return MHD_YES;
 }
 
 /* The reply's Ej-Retry-After (whole seconds) for the Retry-After header, or NULL. */
@@ -564,25 +294,13 @@ static enum MHD_Result finish(struct gw_req *req)
         const struct gw_hook *hook = r->hook;
         struct gw_out out = {0};
         struct ej_err err = {0};
-        char svc[64], text[160];
-        enum ej_status st = req->outcome;
+        enum ej_status st;
 
         if (req->denied != GW_ACCESS_OK) {
                 gw_out_denied(&out, req, req->denied);
-                return send_out(req, &out);
+                return gw_render_send(req, &out);
         }
-        service_of(req->subject, svc, sizeof(svc));
-        if (st == EJ_ERR_TIMEOUT) {
-                snprintf(text, sizeof(text), "the %s service did not answer in time", svc);
-                ej_err_set(&err, st, NULL, "%s", text);
-        } else if (st != EJ_OK) {
-                err = req->outcome_err;
-        } else if (natsMsg_IsNoResponders(req->reply)) {
-                st = ej_err_set(&err, EJ_ERR_UNAVAILABLE, NULL, "the %s service is not available",
-                                svc);
-        } else {
-                st = ej_bus_reply_status(req->reply, &err);
-        }
+        st = gw_upstream_status(req, &err);
 
         if (st == EJ_OK) {
                 ProtobufCAllocator al = ej_arena_pb_allocator(req->arena);
@@ -620,7 +338,7 @@ static enum MHD_Result finish(struct gw_req *req)
         }
         if (req->drop_cookie && out.set_cookie == NULL)
                 out.set_cookie = gw_session_cookie(req, NULL, 0);
-        return send_out(req, &out);
+        return gw_render_send(req, &out);
 }
 
 /* --- dispatch --- */
@@ -660,14 +378,9 @@ static enum MHD_Result send_405(struct gw_req *req, const char *allow)
         const char *msg = ej_arena_printf(req->arena, "method %s is not allowed here; use %s",
                                           req->method, allow);
 
-        out.status = 405;
+        gw_out_error_code(&out, req, 405, "method_not_allowed", msg);
         out.allow = allow;
-        ej_buf_append_c(&out.body, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":");
-        ej_buf_append_json_str(&out.body, msg, strlen(msg));
-        ej_buf_append_c(&out.body, ",\"requestId\":");
-        ej_buf_append_json_str(&out.body, req->rid, strlen(req->rid));
-        ej_buf_append_c(&out.body, "}}");
-        return send_out(req, &out);
+        return gw_render_send(req, &out);
 }
 
 static bool is_api_path(const char *path)
@@ -688,9 +401,8 @@ static enum MHD_Result serve_static(struct gw_req *req)
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
         resp = gw_static_response(req->gw->web, req->path, inm, &status);
         if (resp == NULL)
-                return send_error(req, EJ_ERR_NOT_FOUND, "no such file", NULL);
-        gw_common_headers(resp, req->rid, false);
-        return queue(req, status, resp);
+                return gw_render_error(req, EJ_ERR_NOT_FOUND, "no such file", NULL);
+        return gw_render_queue(req, status, resp, false);
 }
 
 static enum MHD_Result dispatch(struct gw_req *req)
@@ -699,7 +411,8 @@ static enum MHD_Result dispatch(struct gw_req *req)
         unsigned allowed = 0;
 
         if (req->too_large)
-                return send_error(req, EJ_ERR_TOO_LARGE, "the request body is too large", NULL);
+                return gw_render_error(req, EJ_ERR_TOO_LARGE, "the request body is too large",
+                                       NULL);
         r = gw_route_match(gw_routes, gw_routes_count, req->method_bit, req->path, &req->params,
                            &allowed);
         if (r == NULL && allowed) {
@@ -711,27 +424,28 @@ static enum MHD_Result dispatch(struct gw_req *req)
         if (r == NULL) {
                 if (!is_api_path(req->path))
                         return serve_static(req);
-                return send_error(req, EJ_ERR_NOT_FOUND, "no such API route", NULL);
+                return gw_render_error(req, EJ_ERR_NOT_FOUND, "no such API route", NULL);
         }
         if (r->dev_mail && !req->gw->cfg->dev_mail)
-                return send_error(req, EJ_ERR_NOT_FOUND, "no such API route", NULL);
+                return gw_render_error(req, EJ_ERR_NOT_FOUND, "no such API route", NULL);
         req->route = r;
         req->stats_index = (size_t)(r - gw_routes);
         if (state_changing(req->method_bit) && !same_origin(req))
-                return send_error(req, EJ_ERR_FORBIDDEN, "cross-site request refused", NULL);
+                return gw_render_error(req, EJ_ERR_FORBIDDEN, "cross-site request refused", NULL);
         /* A cross-site form cannot send application/json without a preflight we never grant:
          * no state-changing JSON call without it, body or not. */
         if (state_changing(req->method_bit) && r->stream == GW_STREAM_NONE &&
             !is_json_type(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_TYPE)))
-                return send_error(req, EJ_ERR_UNSUPPORTED,
-                                  "send this request with Content-Type: application/json", NULL);
+                return gw_render_error(req, EJ_ERR_UNSUPPORTED,
+                                       "send this request with Content-Type: application/json",
+                                       NULL);
         if (r->hook && r->hook->local) {
                 struct gw_out out = {0};
 
                 out.status = 200;
                 r->hook->local(req, &out);
-                return send_out(req, &out);
+                return gw_render_send(req, &out);
         }
         return start_call(req);
 }
@@ -770,7 +484,16 @@ static bool refuse_at_once(struct gw *gw, struct MHD_Connection *conn, unsigned 
         return (expect && strcasecmp(expect, "100-continue") == 0) || len > drain_max;
 }
 
-/* File routes stream their bodies and answers (stream.c): true when `req` is one, with
+/* Every call of a file route's request, the first included. */
+static enum MHD_Result stream_call(struct gw_req *req, const char *data, size_t *size)
+{
+        if (req->route->stream == GW_STREAM_UPLOAD)
+                return gw_upload_handle(req, data, size);
+        return gw_download_handle(req, size);
+}
+
+/* File routes stream their bodies and answers (stream_upload.c, stream_download.c): true when
+ * `req` is one, with
  * req->route set, or left NULL when a cross-site request is refused. */
 static bool claim_stream(struct gw_req *req)
 {
@@ -800,9 +523,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 req = req_new(gw, conn, url, method);
                 *con_cls = req;
                 if (claim_stream(req))
-                        return req->route ? gw_stream_handle(req, upload_data, upload_data_size)
-                                          : send_error(req, EJ_ERR_FORBIDDEN,
-                                                       "cross-site request refused", NULL);
+                        return req->route ? stream_call(req, upload_data, upload_data_size)
+                                          : gw_render_error(req, EJ_ERR_FORBIDDEN,
+                                                            "cross-site request refused", NULL);
                 cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (cl) {
@@ -811,8 +534,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         if (len > gw->cfg->body_limit) {
                                 req->too_large = true;
                                 if (refuse_at_once(gw, conn, len))
-                                        return send_error(req, EJ_ERR_TOO_LARGE,
-                                                          "the request body is too large", NULL);
+                                        return gw_render_error(req, EJ_ERR_TOO_LARGE,
+                                                               "the request body is too large",
+                                                               NULL);
                                 return MHD_YES;
                         }
                         if (len > 0)
@@ -821,7 +545,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
         if (req->stream)
-                return gw_stream_handle(req, upload_data, upload_data_size);
+                return stream_call(req, upload_data, upload_data_size);
         switch (req->phase) {
         case GW_PHASE_NEW:
                 if (*upload_data_size > 0)

@@ -11,10 +11,21 @@
 #include <time.h>
 
 #include "config.h"
+#include "http.h"
 #include "ids.h"
 #include "log.h"
 #include "openapi.h"
-#include "stream.h"
+#include "session.h"
+#include "static.h"
+#include "stream_core.h"
+#include "stream_upload.h"
+#include "upstream.h"
+
+/* Upload chunks and window: measured (stream_upload.h). */
+#define UPLOAD_CHUNK_DEFAULT  (64L << 10)
+#define UPLOAD_CHUNK_MAX      (4L << 20)
+#define UPLOAD_WINDOW_DEFAULT 8
+#define UPLOAD_WINDOW_MAX     64
 
 static enum ej_status load_config(struct gw_config *c, struct ej_err *err)
 {
@@ -54,6 +65,14 @@ static enum ej_status load_config(struct gw_config *c, struct ej_err *err)
         c->trusted_proxies = ej_env_str("EJ_TRUSTED_PROXIES", "");
         if ((st = ej_env_bool("EJ_DEV_MAIL", false, &c->dev_mail, err)) != EJ_OK)
                 return st;
+        if ((st = ej_env_long("EJ_FILES_UPLOAD_CHUNK", UPLOAD_CHUNK_DEFAULT, 0, UPLOAD_CHUNK_MAX,
+                              &v, err)) != EJ_OK)
+                return st;
+        c->upload_chunk = (uint32_t)v;
+        if ((st = ej_env_long("EJ_FILES_UPLOAD_WINDOW", UPLOAD_WINDOW_DEFAULT, 0, UPLOAD_WINDOW_MAX,
+                              &v, err)) != EJ_OK)
+                return st;
+        c->upload_window = (uint32_t)v;
         return EJ_OK;
 }
 
@@ -167,7 +186,7 @@ int main(void)
                 fprintf(stderr, "ej-gateway: %s\n", err.msg);
                 goto out;
         }
-        if (gw_streams_create(&gw.streams, &gw, &err) != EJ_OK) {
+        if (gw_streams_create(&gw.streams, &gw, gw_upload_orphan, &err) != EJ_OK) {
                 fprintf(stderr, "ej-gateway: %s\n", err.msg);
                 goto out;
         }

@@ -28,6 +28,7 @@
 #include "ids.h"
 #include "mem.h"
 #include "openapi_schema.h"
+#include "render.h"
 #include "pbjson.h"
 
 struct gw_openapi {

@@ -17,8 +17,8 @@
  *
  * Body: a JSON route takes only application/json on POST/PUT/PATCH/DELETE, body or not (a
  * cross-site form cannot send that type without a CORS preflight, which we never grant). A
- * .stream route (files, stream.c) takes a raw or multipart body instead; the Origin check
- * applies to both.
+ * .stream route (files: stream_upload.c, stream_download.c) takes a raw or multipart body
+ * instead; the Origin check applies to both.
  *
  * Matching policy: a path matches a pattern when it has the same number of '/'-separated
  * segments, every literal segment is equal byte for byte, and every {param} segment is
@@ -58,7 +58,7 @@ enum gw_auth {
 struct gw_req;
 struct gw_out;
 
-/* Routes whose body or answer is a file streamed by stream.c instead of JSON. */
+/* Routes whose body or answer is a file streamed (stream_upload.c, stream_download.c). */
 enum gw_stream_kind {
         GW_STREAM_NONE = 0,
         GW_STREAM_UPLOAD,   /* raw PUT or multipart POST to the files service */

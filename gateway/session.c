@@ -18,13 +18,13 @@
  * older than it is refused. Memory stays bounded and a refusal costs only one more lookup.
  *
  * The cache refuses the result as a whole; what to do with the request in hand is the
- * caller's choice (http.c asks again once).
+ * caller's choice (auth.c asks again once).
  *
  * Also here: who the caller is beyond the session (the client address, from the socket peer
  * or, behind a trusted proxy, from X-Forwarded-For) and whether the principal may call its
  * route (roles, consent owed).
  */
-#include "gateway.h"
+#include "session.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -404,15 +404,6 @@ enum gw_access gw_access_check(const struct gw_req *req)
         if (gw_consent_blocks(r, req->consent_required))
                 return GW_ACCESS_CONSENT;
         return GW_ACCESS_OK;
-}
-
-void gw_out_denied(struct gw_out *out, struct gw_req *req, enum gw_access why)
-{
-        if (why == GW_ACCESS_CONSENT)
-                gw_out_error_code(out, req, 403, GW_CODE_CONSENT_REQUIRED,
-                                  "accept the current consent notice first");
-        else
-                gw_out_error(out, req, EJ_ERR_FORBIDDEN, "your roles do not allow this", NULL);
 }
 
 void gw_req_client_addr(struct gw_req *req)

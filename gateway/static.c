@@ -10,9 +10,10 @@
  * each time (a cheap 304) and never runs a stale script after a deploy.
  * Read-only after open; thread-safe.
  */
-#include "gateway.h"
+#include "static.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mem.h"
 
 struct gw_static {
         int dirfd; /* -1 when the root is missing */

@@ -5,11 +5,11 @@
  * reply subject "<inbox>.<seq>". The pending table (a mutex-protected hash on seq, with the
  * links inside struct gw_req, so sending allocates nothing here) maps a reply back to its
  * request. Whoever unlinks a request from the table (reply callback, sweeper, failed publish)
- * owns its completion and calls gw_upstream_done exactly once. The sweeper thread wakes every
+ * owns its completion and calls req->done exactly once. The sweeper thread wakes every
  * 10 ms, answers requests past their deadline with EJ_ERR_TIMEOUT, and fails everything at once
  * with EJ_ERR_UNAVAILABLE while the bus is disconnected.
  */
-#include "gateway.h"
+#include "upstream.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -69,12 +69,66 @@ static void complete(struct gw_req *req, enum ej_status st, const char *msg)
 {
         req->outcome = st;
         ej_err_set(&req->outcome_err, st, NULL, "%s", msg);
-        gw_upstream_done(req);
+        req->done(req);
+}
+
+struct gw_caller gw_req_caller(const struct gw_req *req)
+{
+        return (struct gw_caller){.rid = req->rid,
+                                  .user_id = req->user_id,
+                                  .roles = req->roles,
+                                  .client_addr = req->client_addr};
+}
+
+natsStatus gw_caller_headers(natsMsg *msg, const struct gw_caller *c)
+{
+        natsStatus s = natsMsgHeader_Set(msg, EJ_HDR_REQUEST_ID, c->rid);
+
+        if (s == NATS_OK && c->user_id)
+                s = natsMsgHeader_Set(msg, EJ_HDR_USER_ID, c->user_id);
+        /* An empty header value does not survive nats.c's header parser: absent means "". */
+        if (s == NATS_OK && c->user_id && c->roles && c->roles[0])
+                s = natsMsgHeader_Set(msg, EJ_HDR_ROLES, c->roles);
+        if (s == NATS_OK && c->client_addr && c->client_addr[0])
+                s = natsMsgHeader_Set(msg, EJ_HDR_CLIENT_ADDR, c->client_addr);
+        return s;
+}
+
+/* "users" from "ej.users.me", into buf. */
+static const char *service_of(const char *subject, char *buf, size_t size)
+{
+        const char *a = subject ? strchr(subject, '.') : NULL;
+        const char *b = a ? strchr(a + 1, '.') : NULL;
+
+        if (a == NULL || b == NULL)
+                snprintf(buf, size, "%s", "requested");
+        else
+                snprintf(buf, size, "%.*s", (int)(b - a - 1), a + 1);
+        return buf;
+}
+
+enum ej_status gw_upstream_status(const struct gw_req *req, struct ej_err *err)
+{
+        char svc[64];
+
+        service_of(req->subject, svc, sizeof(svc));
+        if (req->outcome == EJ_ERR_TIMEOUT)
+                return ej_err_set(err, EJ_ERR_TIMEOUT, NULL,
+                                  "the %s service did not answer in time", svc);
+        if (req->outcome != EJ_OK) {
+                *err = req->outcome_err;
+                return req->outcome;
+        }
+        if (natsMsg_IsNoResponders(req->reply))
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "the %s service is not available",
+                                  svc);
+        return ej_bus_reply_status(req->reply, err);
 }
 
 void gw_upstream_send(struct gw_upstream *up, struct gw_req *req, const char *subject,
-                      const void *data, size_t n, int timeout_ms)
+                      const void *data, size_t n, int timeout_ms, void (*done)(struct gw_req *req))
 {
+        struct gw_caller caller = gw_req_caller(req);
         natsMsg *msg = NULL;
         natsStatus s;
         char reply[128];
@@ -84,6 +138,7 @@ void gw_upstream_send(struct gw_upstream *up, struct gw_req *req, const char *su
         req->reply = NULL;
         req->outcome = EJ_OK;
         req->subject = subject;
+        req->done = done;
         if (atomic_load(&up->gw->stopping) || atomic_load(&up->stop)) {
                 complete(req, EJ_ERR_UNAVAILABLE, "the gateway is shutting down");
                 return;
@@ -97,14 +152,7 @@ void gw_upstream_send(struct gw_upstream *up, struct gw_req *req, const char *su
         snprintf(reply, sizeof(reply), "%s.%" PRIu64, up->prefix, seq);
         s = natsMsg_Create(&msg, subject, reply, data, (int)n);
         if (s == NATS_OK)
-                s = natsMsgHeader_Set(msg, EJ_HDR_REQUEST_ID, req->rid);
-        if (s == NATS_OK && req->user_id)
-                s = natsMsgHeader_Set(msg, EJ_HDR_USER_ID, req->user_id);
-        /* An empty header value does not survive nats.c's header parser: absent means "". */
-        if (s == NATS_OK && req->user_id && req->roles && req->roles[0])
-                s = natsMsgHeader_Set(msg, EJ_HDR_ROLES, req->roles);
-        if (s == NATS_OK && req->client_addr[0])
-                s = natsMsgHeader_Set(msg, EJ_HDR_CLIENT_ADDR, req->client_addr);
+                s = gw_caller_headers(msg, &caller);
         if (s != NATS_OK) {
                 natsMsg_Destroy(msg);
                 complete(req, EJ_ERR_INTERNAL, "could not build the bus message");
@@ -155,7 +203,7 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         }
         req->reply = msg;
         req->outcome = EJ_OK;
-        gw_upstream_done(req);
+        req->done(req);
 }
 
 /* Unlinks every request matching (all, or past `now`) into a list. Caller holds mu. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs EasyJournal's test suites and ends with one line "N passed, N failed".
 #
-#   tests/run-all.sh            format, unit, system, browser, fault (what `make test` runs)
+#   tests/run-all.sh            format (clang-format, include cycles), unit, system, browser,
+#                               fault (what `make test` runs)
 #   tests/run-all.sh SUITE      one of: format unit system browser fault
 #
 # Each suite runs under a time limit and reports "N passed, N failed"; a suite that ends
@@ -123,14 +124,31 @@ banner() {
 }
 
 suite_format() {
-        local out=$WORK/format.out
+        local out=$WORK/format.out pass=0 fail=0 notes=""
         banner "format-check"
         run_limited 120 "$out" make --no-print-directory format-check
         if ((RC == 0)); then
-                record format 1 0
+                pass=$((pass + 1))
         else
-                record format 0 1 "clang-format would change files (make format)"
+                fail=$((fail + 1))
+                notes="clang-format would change files (make format)"
         fi
+        # No two C modules include each other (the check, then its own test on a made-up cycle).
+        run_limited 60 "$out" tools/check-includes.sh
+        if ((RC == 0)); then
+                pass=$((pass + 1))
+        else
+                fail=$((fail + 1))
+                notes="${notes:+$notes; }include cycle (tools/check-includes.sh)"
+        fi
+        run_limited 60 "$out" tools/check-includes.sh --self-test
+        if ((RC == 0)); then
+                pass=$((pass + 1))
+        else
+                fail=$((fail + 1))
+                notes="${notes:+$notes; }tools/check-includes.sh --self-test"
+        fi
+        record format "$pass" "$fail" "$notes"
 }
 
 # Unit tests: every $BUILD/tests/test_* binary, with a private PostgreSQL and nats-server for
