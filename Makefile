@@ -59,8 +59,10 @@ GATEWAY_BIN := $(BUILD)/bin/ej-gateway
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TOOL_SRC := $(wildcard tests/tools/*.c)
-TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
+# tools/*.c serve the local stack (the dev mail catcher), tests/tools/*.c only the tests; both
+# land in $(BUILD)/bin.
+TOOL_SRC := $(wildcard tools/*.c tests/tools/*.c)
+TOOL_BINS := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRC))))
 
 CSRC_FORMAT := $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^proto/gen/')
 
@@ -116,6 +118,10 @@ $(GATEWAY_BIN): $(GATEWAY_O) $(COMMON_LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_LIB) $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Igateway $(CFLAGS) -o $@ $< $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bin/%: tools/%.c $(COMMON_LIB) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bin/%: tests/tools/%.c $(COMMON_LIB) $(PB_H)
 	@mkdir -p $(dir $@)
