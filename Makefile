@@ -13,7 +13,25 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd libnats libprotobuf-c libpq libsodium jansson libcurl libqpdf libzip libcmark libmagic
+# The libraries come from deploy/packages.txt (pkg-config module and the Debian package that
+# ships it). Each is checked on its own, so that a missing one stops the build with its name and
+# the command that installs it, not with empty flags and a puzzling compiler error later. Goals
+# that need no library skip the check; run, test and bench install first (deps), then check in
+# their inner `make all`.
+PKG_ROWS := $(shell deploy/packages.sh --modules | tr ' ' ':')
+PKGS := $(foreach r,$(PKG_ROWS),$(firstword $(subst :, ,$(r))))
+NO_LIB_GOALS := deps clean format format-check run stop test bench sanitize
+ifneq ($(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifeq ($(PKG_ROWS),)
+$(error deploy/packages.txt names no pkg-config module)
+endif
+ifeq ($(shell command -v pkg-config),)
+$(error pkg-config not found; install it with: sudo apt-get install -y pkg-config (or make deps))
+endif
+pkg_require = $(if $(shell pkg-config --exists $(1) && echo ok),,$(error pkg-config finds no \
+  $(1); install it with: sudo apt-get install -y $(2) (or make deps)))
+$(foreach r,$(PKG_ROWS),$(call pkg_require,$(word 1,$(subst :, ,$(r))),$(word 2,$(subst :, ,$(r)))))
+endif
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -fno-common
 HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
@@ -41,8 +59,10 @@ GATEWAY_BIN := $(BUILD)/bin/ej-gateway
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TOOL_SRC := $(wildcard tests/tools/*.c)
-TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
+# tools/*.c serve the local stack (the dev mail catcher), tests/tools/*.c only the tests; both
+# land in $(BUILD)/bin.
+TOOL_SRC := $(wildcard tools/*.c tests/tools/*.c)
+TOOL_BINS := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRC))))
 
 # The API reference page (/api/docs) renders /api/openapi.json with Swagger UI, whose prebuilt
 # files are copied from npm (gateway/apidocs/package.json, locked) into the web root's vendor/
@@ -112,6 +132,10 @@ $(GATEWAY_BIN): $(GATEWAY_O) $(COMMON_LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_LIB) $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Igateway $(CFLAGS) -o $@ $< $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bin/%: tools/%.c $(COMMON_LIB) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bin/%: tests/tools/%.c $(COMMON_LIB) $(PB_H)
 	@mkdir -p $(dir $@)

@@ -151,13 +151,17 @@ suite_format() {
         record format "$pass" "$fail" "$notes"
 }
 
-# Unit tests: every $BUILD/tests/test_* binary, with a private PostgreSQL and nats-server for
+# Unit tests: every $BUILD/tests/test_* binary and tests/deploy/test_*.sh script, with a private PostgreSQL and nats-server for
 # the ones that need them (EJ_TEST_DB_URL, EJ_TEST_NATS_URL).
 suite_unit() {
         local bins=() b name out sum p f pass=0 fail=0 notes="" env_out
         banner "unit"
         for b in "$BUILD"/tests/test_*; do
                 [[ -x $b && ! -d $b && $b != *.d ]] && bins+=("$b")
+        done
+        # Checks of the deployment files (package list, manifests): scripts, run the same way.
+        for b in tests/deploy/test_*.sh; do
+                [[ -x $b ]] && bins+=("$b")
         done
         if ((${#bins[@]} == 0)); then
                 echo "run-all: no unit test binaries in $BUILD/tests (make all first)"

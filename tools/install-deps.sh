@@ -1,12 +1,11 @@
 #!/bin/sh
-# Installs the Debian packages EasyJournal builds and runs with, when any is missing.
-# As root it runs apt-get; otherwise it prints the one command to run and fails.
+# Installs the Debian packages EasyJournal builds, runs and is tested with (every section of
+# deploy/packages.txt), when any is missing. As root it runs apt-get; otherwise it prints the
+# one command to run and fails. Then the npm packages of the browser and S3 tests.
 set -eu
+cd "$(dirname "$0")/.."
 
-PKGS="build-essential pkg-config clang-format protobuf-c-compiler libprotobuf-c-dev
-libmicrohttpd-dev libnats-dev nats-server libpq-dev postgresql libsodium-dev libjansson-dev
-libcurl4-openssl-dev libmagic-dev libcmark-dev libqpdf-dev libzip-dev qpdf curl wrk nodejs npm
-chromium procps"
+PKGS=$(deploy/packages.sh build runtime dev)
 
 missing=""
 for p in $PKGS; do

@@ -16,13 +16,14 @@
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 
 FROM ${DEBIAN_IMAGE} AS build
+WORKDIR /src
+# The packages of both stages come from deploy/packages.txt (sections build and runtime); the
+# Makefile reads its library list from there too.
+COPY deploy/packages.txt deploy/packages.sh deploy/
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev \
-        libmicrohttpd-dev libnats-dev libpq-dev libsodium-dev libjansson-dev \
-        libcurl4-openssl-dev libmagic-dev libcmark-dev \
+        $(deploy/packages.sh build) \
  && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
 COPY Makefile ./
 COPY tools/ tools/
 COPY proto/ proto/
@@ -32,12 +33,11 @@ RUN make -j"$(nproc)" build/bin/ej-gateway \
  && install -D -m 0755 -s build/bin/ej-gateway /out/ej-gateway
 
 FROM ${DEBIAN_IMAGE} AS runtime
+COPY deploy/packages.txt deploy/packages.sh /tmp/packages/
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates curl \
-        libmicrohttpd12 libnats3.4 libprotobuf-c1 libpq5 libsodium23 libjansson4 \
-        libcurl4 libmagic1 libcmark0.30.2 \
- && rm -rf /var/lib/apt/lists/* \
+        $(/tmp/packages/packages.sh runtime) \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages \
  && groupadd --system --gid 10001 ej \
  && useradd --system --uid 10001 --gid ej --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin ej

@@ -110,66 +110,14 @@ say() {
         echo "stack: $*" >&2
 }
 
-# --- ports ----------------------------------------------------------------------------------
-
-# True when some TCP socket uses local port $1 (listening or connected, IPv4 or IPv6).
-port_in_use() {
-        local hex
-        hex=$(printf '%04X' "$1")
-        awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-                /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
-# Free ports come from below the kernel's ephemeral range, so that no outgoing connection can
-# take one between our choice and the server's bind.
-PORT_LO=10000
-PORT_HI=$(awk '{print $1 - 1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32767)
-((PORT_HI > PORT_LO + 1000)) || PORT_HI=32767
-
-# A port is chosen here long before its server binds it (PostgreSQL's cluster is created in
-# between), so stacks starting at the same time could choose the same free port. Each choice is
-# therefore reserved for a while in a directory every stack script shares: mkdir is atomic, so
-# only one script wins a port. A reservation older than PORT_HOLD_MIN minutes has expired: by then
-# its server listens (and port_in_use sees it) or it never will.
-PORT_RESERVE_DIR=${TMPDIR:-/tmp}/easyjournal-ports
-PORT_HOLD_MIN=10
-if [[ ! -d $PORT_RESERVE_DIR ]]; then
-        { mkdir -p "$PORT_RESERVE_DIR" && chmod 1777 "$PORT_RESERVE_DIR"; } 2>/dev/null || true
-fi
-
-# True when this script now holds port $1 against other stack scripts.
-reserve_port() {
-        local r=$PORT_RESERVE_DIR/$1
-        [[ -d $PORT_RESERVE_DIR && -w $PORT_RESERVE_DIR ]] || return 0
-        mkdir "$r" 2>/dev/null && return 0
-        # An expired reservation is taken over (rmdir then mkdir: still only one winner).
-        if [[ -n $(find "$r" -maxdepth 0 -mmin +"$PORT_HOLD_MIN" 2>/dev/null) ]]; then
-                rmdir "$r" 2>/dev/null || true
-                mkdir "$r" 2>/dev/null && return 0
-        fi
-        return 1
-}
-
-TAKEN=" "
-# Sets FREE to a free port not handed out before by this script nor reserved by another stack
-# script (no subshell: TAKEN must keep what it hands out).
-free_port() {
-        local p i
-        for ((i = 0; i < 500; i++)); do
-                p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % (PORT_HI - PORT_LO - 100)))
-                if [[ $TAKEN != *" $p "* ]] && ! port_in_use "$p" && reserve_port "$p"; then
-                        TAKEN="$TAKEN$p "
-                        FREE=$p
-                        return 0
-                fi
-        done
-        die "no free TCP port found"
-}
+# Process management (pid files, readiness, stop by pid, free ports, service discovery).
+# shellcheck source=deploy/lib/proc.sh
+source "$ROOT/deploy/lib/proc.sh"
 
 # Replaces ports given as 0 with free ones. The services' admin ports are EJ_ADMIN_PORT + i, so
 # that range must be free as a whole.
 pick_ports() {
-        local v p ok i j
+        local v
         for v in EJ_HTTP_PORT EJ_PG_PORT EJ_NATS_PORT EJ_NATS_MON_PORT EJ_SMTP_PORT; do
                 if [[ ${!v} == 0 ]]; then
                         free_port
@@ -177,26 +125,8 @@ pick_ports() {
                 fi
         done
         if [[ $EJ_ADMIN_PORT == 0 ]]; then
-                for ((i = 0; i < 100; i++)); do
-                        free_port
-                        p=$FREE
-                        ok=1
-                        for ((j = 1; j < ${#SERVICES[@]}; j++)); do
-                                if ((ok)) && { port_in_use $((p + j)) ||
-                                        [[ $TAKEN == *" $((p + j)) "* ]] ||
-                                        ! reserve_port $((p + j)); }; then
-                                        ok=0
-                                fi
-                        done
-                        if ((ok)); then
-                                EJ_ADMIN_PORT=$p
-                                for ((j = 1; j < ${#SERVICES[@]}; j++)); do
-                                        TAKEN="$TAKEN$((p + j)) "
-                                done
-                                break
-                        fi
-                done
-                [[ $EJ_ADMIN_PORT != 0 ]] || die "no free admin port range found"
+                free_port_range "${#SERVICES[@]}"
+                EJ_ADMIN_PORT=$FREE
         fi
         return 0
 }
@@ -224,101 +154,7 @@ conn_env() {
 # --- processes ------------------------------------------------------------------------------
 
 # Services, in start order: every services/<svc>/main.c.
-SERVICES=()
-for m in services/*/main.c; do
-        [[ -e $m ]] || continue
-        s=${m#services/}
-        s=${s%/main.c}
-        [[ $s == common ]] && continue
-        SERVICES+=("$s")
-done
-
-# Prints the pid recorded for $1 when that process still runs (and still is the program we
-# started: a recycled pid must never be signalled).
-live_pid() {
-        local f=$PIDS/$1.pid pid exe
-        [[ -f $f ]] || return 1
-        pid=$(cat "$f")
-        [[ $pid =~ ^[0-9]+$ ]] || return 1
-        [[ -r /proc/$pid/cmdline ]] || return 1
-        exe=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
-        case $1 in
-        nats) [[ $exe == *nats-server* ]] || return 1 ;;
-        postgres) [[ $exe == *postgres* ]] || return 1 ;;
-        gateway) [[ $exe == *ej-gateway* ]] || return 1 ;;
-        smtp-catcher) [[ $exe == *smtp-catcher* ]] || return 1 ;;
-        *) [[ $exe == *ej-$1* ]] || return 1 ;;
-        esac
-        echo "$pid"
-}
-
-# Sends TERM to $1, waits up to $2 seconds, then KILL.
-stop_proc() {
-        local name=$1 grace=${2:-10} pid i
-        if pid=$(live_pid "$name"); then
-                kill -TERM "$pid" 2>/dev/null || true
-                for ((i = 0; i < grace * 10; i++)); do
-                        kill -0 "$pid" 2>/dev/null || break
-                        sleep 0.1
-                done
-                if kill -0 "$pid" 2>/dev/null; then
-                        say "$name (pid $pid) ignored TERM for ${grace}s; killing"
-                        kill -KILL "$pid" 2>/dev/null || true
-                fi
-        fi
-        rm -f "$PIDS/$name.pid"
-}
-
-# Prints the last lines of a log, for a start-up failure.
-show_log() {
-        if [[ -f $1 ]]; then
-                echo "---- last lines of $1 ----" >&2
-                tail -n 25 "$1" >&2
-                echo "----" >&2
-        fi
-}
-
-# True while $1 is a child of this shell that has not exited: between the fork and the exec of
-# its program it still shows this script's command line, which live_pid rightly refuses.
-own_child_runs() {
-        local stat state ppid
-        [[ $1 =~ ^[0-9]+$ ]] || return 1
-        stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-        # After the command name (in parentheses, may hold spaces): state, then parent pid.
-        stat=${stat##*) }
-        read -r state ppid _ <<<"$stat"
-        [[ $ppid == "$BASHPID" && $state != Z && $state != X ]]
-}
-
-# Waits until "$@" succeeds, while process $name lives; fails with its log otherwise.
-wait_ready() {
-        local name=$1 log=$2 pid rc
-        shift 2
-        local deadline=$((SECONDS + EJ_START_TIMEOUT))
-        while ((SECONDS < deadline)); do
-                if "$@" >/dev/null 2>&1; then
-                        return 0
-                fi
-                if [[ $name != postgres ]] && ! live_pid "$name" >/dev/null; then
-                        pid=$(cat "$PIDS/$name.pid" 2>/dev/null || true)
-                        if ! own_child_runs "$pid"; then
-                                rc=""
-                                if [[ $pid =~ ^[0-9]+$ ]]; then
-                                        wait "$pid" 2>/dev/null && rc=0 || rc=$?
-                                fi
-                                show_log "$log"
-                                die "$name exited during start-up${rc:+ (exit status $rc)}"
-                        fi
-                fi
-                sleep 0.1
-        done
-        show_log "$log"
-        die "$name not ready after ${EJ_START_TIMEOUT}s"
-}
-
-http_ok() {
-        curl -fsS -o /dev/null --max-time 2 "$1"
-}
+discover_services
 
 # Runs a command as the owner of the PostgreSQL cluster: initdb refuses to run as root, so as
 # root the cluster belongs to the `postgres` user Debian's package creates.
@@ -423,28 +259,24 @@ stop_postgres() {
 }
 
 start_nats() {
-        local log=$LOGS/nats.log pid
+        local log=$LOGS/nats.log
         if live_pid nats >/dev/null; then
                 return 0
         fi
         command -v nats-server >/dev/null || die "nats-server not found (apt-get install nats-server)"
         mkdir -p "$EJ_VAR/nats"
-        # A new session, so that Ctrl-C in `run` reaches only this script, which then stops
-        # everything in order.
-        setsid nats-server -js -sd "$EJ_VAR/nats" -a 127.0.0.1 -p "$EJ_NATS_PORT" \
-                -m "$EJ_NATS_MON_PORT" -n "ej-local" >>"$log" 2>&1 </dev/null &
-        pid=$!
-        echo "$pid" >"$PIDS/nats.pid"
+        start_proc nats "$log" nats-server -js -sd "$EJ_VAR/nats" -a 127.0.0.1 \
+                -p "$EJ_NATS_PORT" -m "$EJ_NATS_MON_PORT" -n "ej-local"
         # /healthz answers 200 once JetStream is up too.
         wait_ready nats "$log" http_ok "http://127.0.0.1:$EJ_NATS_MON_PORT/healthz"
 }
 
 # --- mail (dev SMTP catcher) ---
-# Starts the SMTP catcher (tests/tools/smtp-catcher) on 127.0.0.1:$EJ_SMTP_PORT unless a real
+# Starts the SMTP catcher (tools/smtp-catcher) on 127.0.0.1:$EJ_SMTP_PORT unless a real
 # server is configured (EJ_SMTP_URL). It keeps mail in memory for the admin dev mail page
 # (ej.devmail.list over NATS) and writes each message to $EJ_VAR/mail/<n>.eml.
 start_catcher() {
-        local log=$LOGS/smtp-catcher.log bin=$BIN/smtp-catcher pid i
+        local log=$LOGS/smtp-catcher.log bin=$BIN/smtp-catcher i
         [[ -z $EJ_SMTP_URL_GIVEN ]] || return 0
         if live_pid smtp-catcher >/dev/null; then
                 return 0
@@ -456,11 +288,9 @@ start_catcher() {
         conn_env
         mkdir -p "$EJ_VAR/mail"
         : >"$log"
-        setsid env EJ_CATCHER_SMTP_ADDR="127.0.0.1:$EJ_SMTP_PORT" EJ_NATS_URL="$EJ_NATS_URL" \
-                EJ_CATCHER_DIR="$EJ_VAR/mail" EJ_LOG_LEVEL="$EJ_LOG_LEVEL" \
-                "$bin" >>"$log" 2>&1 </dev/null &
-        pid=$!
-        echo "$pid" >"$PIDS/smtp-catcher.pid"
+        start_proc smtp-catcher "$log" env EJ_CATCHER_SMTP_ADDR="127.0.0.1:$EJ_SMTP_PORT" \
+                EJ_NATS_URL="$EJ_NATS_URL" EJ_CATCHER_DIR="$EJ_VAR/mail" \
+                EJ_LOG_LEVEL="$EJ_LOG_LEVEL" "$bin"
         # Its readiness check is quick: first let the child exec, so live_pid recognises it.
         for ((i = 0; i < 20; i++)); do
                 live_pid smtp-catcher >/dev/null && break
@@ -470,19 +300,9 @@ start_catcher() {
 }
 # --- end mail ---
 
-# The key every service signs and checks file grants with (EJ_GRANT_KEY, 64 hex digits): made
-# once per stack and kept in $EJ_VAR/grant.key (0600).
-grant_key() {
-        local f=$EJ_VAR/grant.key
-        if [[ ! -s $f ]]; then
-                (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f")
-        fi
-        cat "$f"
-}
-
 # Starts process $1 (a service name or "gateway") with the stack's environment.
 start_app() {
-        local name=$1 bin log=$LOGS/$1.log pid i admin_port gdpr s key
+        local name=$1 bin log=$LOGS/$1.log i admin_port gdpr s key
         if live_pid "$name" >/dev/null; then
                 return 0
         fi
@@ -490,12 +310,9 @@ start_app() {
         if [[ $name == gateway ]]; then
                 bin=$BIN/ej-gateway
                 [[ -x $bin ]] || die "$bin missing: run make first"
-                setsid env EJ_NATS_URL="$EJ_NATS_URL" \
+                start_proc gateway "$log" env EJ_NATS_URL="$EJ_NATS_URL" \
                         EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_HTTP_ADDR="127.0.0.1:$EJ_HTTP_PORT" \
-                        EJ_WEB_ROOT="$ROOT/gateway/web" EJ_SITE_NAME="$EJ_SITE_NAME" \
-                        "$bin" >>"$log" 2>&1 </dev/null &
-                pid=$!
-                echo "$pid" >"$PIDS/gateway.pid"
+                        EJ_WEB_ROOT="$ROOT/gateway/web" EJ_SITE_NAME="$EJ_SITE_NAME" "$bin"
                 wait_ready gateway "$log" http_ok "http://127.0.0.1:$EJ_HTTP_PORT/readyz"
                 return 0
         fi
@@ -512,16 +329,13 @@ start_app() {
                 [[ $s == users ]] || gdpr=${gdpr:+$gdpr,}$s
         done
         # Everything is worked out here, before the fork: the child only execs.
-        key=${EJ_GRANT_KEY:-$(grant_key)}
-        setsid env EJ_DB_URL="$EJ_DB_URL" EJ_NATS_URL="$EJ_NATS_URL" \
+        key=${EJ_GRANT_KEY:-$(grant_key "$EJ_VAR")}
+        start_proc "$name" "$log" env EJ_DB_URL="$EJ_DB_URL" EJ_NATS_URL="$EJ_NATS_URL" \
                 EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_ADMIN_ADDR="127.0.0.1:$admin_port" \
                 EJ_SMTP_URL="$EJ_SMTP_URL" EJ_SITE_NAME="$EJ_SITE_NAME" \
                 EJ_PUBLIC_URL="${EJ_PUBLIC_URL:-http://127.0.0.1:$EJ_HTTP_PORT}" \
                 EJ_GDPR_SERVICES="${EJ_GDPR_SERVICES-$gdpr}" \
-                EJ_GRANT_KEY="$key" EJ_FILES_DIR="${EJ_FILES_DIR:-$EJ_VAR/files}" \
-                "$bin" >>"$log" 2>&1 </dev/null &
-        pid=$!
-        echo "$pid" >"$PIDS/$name.pid"
+                EJ_GRANT_KEY="$key" EJ_FILES_DIR="${EJ_FILES_DIR:-$EJ_VAR/files}" "$bin"
         # Ready = connected to NATS and PostgreSQL with its migrations applied.
         wait_ready "$name" "$log" http_ok "http://127.0.0.1:$admin_port/readyz"
 }

@@ -14,15 +14,18 @@
 #   EJ_VAR            state directory (./var/replicas); PostgreSQL and NATS data live here
 #   EJ_GATEWAY_PORTS  one gateway per port ("8081 8082")
 #   EJ_REPLICAS       replicas of each service (2)
-#   EJ_PG_PORT, EJ_NATS_PORT, EJ_NATS_MON_PORT
+#   EJ_PG_PORT, EJ_NATS_PORT, EJ_NATS_MON_PORT, EJ_SMTP_PORT
 #                     infrastructure ports (0 = a free port, the default, so this topology
-#                     never collides with the `make run` stack)
+#                     never collides with the `make run` stack); EJ_SMTP_PORT is the dev mail
+#                     catcher's, which every replica sends to unless EJ_SMTP_URL names a server
 #   EJ_SITE_NAME      the journal's name ("EasyJournal Demo Journal")
 #   EJ_LOG_LEVEL      debug, info, warn, error (info)
 #   EJ_START_TIMEOUT  seconds to wait for each process to become ready (30)
 #   BUILD             build directory holding bin/ (build; relative to the repository or absolute)
 # Every other EJ_* variable in the environment reaches every process unchanged (EJ_WORKERS,
-# EJ_SESSION_CACHE_MS, ...).
+# EJ_SESSION_CACHE_MS, ...). All replicas share one grant key ($EJ_VAR/grant.key unless
+# EJ_GRANT_KEY is set) and one local file store ($EJ_VAR/files unless EJ_FILES_DIR is set).
+# The services are discovered (every services/<svc>/main.c, as the local stack does).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -59,97 +62,23 @@ say() {
 
 [[ $EJ_REPLICAS =~ ^[1-9][0-9]*$ ]] || die "EJ_REPLICAS must be a positive number"
 
+# Process management (pid files, readiness, stop by pid, free ports, service discovery), shared
+# with the local stack.
+# shellcheck source=deploy/lib/proc.sh
+source "$ROOT/deploy/lib/proc.sh"
+
 # Services: every services/<svc>/main.c.
-SERVICES=()
-for m in services/*/main.c; do
-        [[ -e $m ]] || continue
-        s=${m#services/}
-        SERVICES+=("${s%/main.c}")
-done
-
-# --- processes ------------------------------------------------------------------------------
-
-# True when TCP port $1 has a listener (IPv4 or IPv6).
-port_in_use() {
-        local hex
-        hex=$(printf '%04X' "$1")
-        awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
-                END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
-TAKEN=" "
-# A free port in 20000..59999 not handed out before by this script.
-free_port() {
-        local p i
-        for ((i = 0; i < 500; i++)); do
-                p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-                if [[ $TAKEN != *" $p "* ]] && ! port_in_use "$p"; then
-                        TAKEN="$TAKEN$p "
-                        echo "$p"
-                        return 0
-                fi
-        done
-        die "no free TCP port found"
-}
-
-# Prints the pid recorded under name $1 while it still runs the program we started (a recycled
-# pid must never be signalled).
-live_pid() {
-        local f=$PIDS/$1.pid pid exe want
-        [[ -f $f ]] || return 1
-        pid=$(cat "$f")
-        [[ $pid =~ ^[0-9]+$ ]] || return 1
-        [[ -r /proc/$pid/cmdline ]] || return 1
-        exe=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
-        want=ej-${1%-*} # gateway-2 -> ej-gateway, users-1 -> ej-users
-        [[ $exe == *"$want"* ]] || return 1
-        echo "$pid"
-}
-
-stop_proc() {
-        local name=$1 pid i
-        if pid=$(live_pid "$name"); then
-                kill -TERM "$pid" 2>/dev/null || true
-                for ((i = 0; i < 100; i++)); do
-                        kill -0 "$pid" 2>/dev/null || break
-                        sleep 0.1
-                done
-                if kill -0 "$pid" 2>/dev/null; then
-                        say "$name (pid $pid) ignored TERM for 10s; killing"
-                        kill -KILL "$pid" 2>/dev/null || true
-                fi
-        fi
-        rm -f "$PIDS/$name.pid"
-}
-
-http_ok() {
-        curl -fsS -o /dev/null --max-time 2 "$1"
-}
-
-# Waits until URL $3 answers 200 while process $1 lives.
-wait_ready() {
-        local name=$1 log=$2 url=$3
-        local deadline=$((SECONDS + EJ_START_TIMEOUT))
-        while ((SECONDS < deadline)); do
-                http_ok "$url" 2>/dev/null && return 0
-                if ! live_pid "$name" >/dev/null; then
-                        tail -n 20 "$log" >&2 || true
-                        die "$name exited during start-up (log: $log)"
-                fi
-                sleep 0.1
-        done
-        tail -n 20 "$log" >&2 || true
-        die "$name not ready after ${EJ_START_TIMEOUT}s (log: $log)"
-}
+discover_services
 
 # Starts PostgreSQL and nats-server through the local stack's `infra` command (same state
 # directory), and reads back the connection settings it prints.
 start_infra() {
         local line k v out
+        STACK_SMTP_URL=""
         [[ -x $STACK ]] || die "$STACK missing: the local stack provides PostgreSQL and NATS"
         out=$(EJ_PG_PORT=${EJ_PG_PORT:-0} EJ_NATS_PORT=${EJ_NATS_PORT:-0} \
                 EJ_NATS_MON_PORT=${EJ_NATS_MON_PORT:-0} EJ_ADMIN_PORT=${EJ_ADMIN_PORT:-0} \
-                "$STACK" infra) || die "deploy/local/stack.sh infra failed"
+                EJ_SMTP_PORT=${EJ_SMTP_PORT:-0} "$STACK" infra) || die "deploy/local/stack.sh infra failed"
         while IFS= read -r line; do
                 [[ $line == EJ_*=* ]] || continue
                 k=${line%%=*}
@@ -160,6 +89,7 @@ start_infra() {
                 EJ_DB_URL) EJ_DB_URL=$v ;;
                 EJ_NATS_URL) EJ_NATS_URL=$v ;;
                 EJ_NATS_MON_URL) EJ_NATS_MON_URL=$v ;;
+                EJ_SMTP_URL) STACK_SMTP_URL=$v ;;
                 esac
         done <<<"$out"
         [[ -n ${EJ_DB_URL:-} && -n ${EJ_NATS_URL:-} ]] ||
@@ -167,29 +97,31 @@ start_infra() {
 }
 
 start_gateway() {
-        local name=$1 port=$2 log=$LOGS/$1.log pid
+        local name=$1 port=$2 log=$LOGS/$1.log
         port_in_use "$port" && die "port $port is taken (set EJ_GATEWAY_PORTS)"
-        setsid env EJ_NATS_URL="$EJ_NATS_URL" EJ_LOG_LEVEL="$EJ_LOG_LEVEL" \
+        start_proc "$name" "$log" env EJ_NATS_URL="$EJ_NATS_URL" EJ_LOG_LEVEL="$EJ_LOG_LEVEL" \
                 EJ_HTTP_ADDR="127.0.0.1:$port" EJ_WEB_ROOT="$ROOT/gateway/web" \
-                EJ_SITE_NAME="$EJ_SITE_NAME" \
-                "$BIN/ej-gateway" >>"$log" 2>&1 </dev/null &
-        pid=$!
-        echo "$pid" >"$PIDS/$name.pid"
-        wait_ready "$name" "$log" "http://127.0.0.1:$port/readyz"
-        echo "$name http://127.0.0.1:$port pid $pid" >>"$TOPOLOGY"
+                EJ_SITE_NAME="$EJ_SITE_NAME" "$BIN/ej-gateway"
+        wait_ready "$name" "$log" http_ok "http://127.0.0.1:$port/readyz"
+        echo "$name http://127.0.0.1:$port pid $(cat "$PIDS/$name.pid")" >>"$TOPOLOGY"
 }
 
+# Starts replica $1 of service $2. All replicas share the stack's grant key, file store and
+# mail catcher (EJ_* set by the caller win).
 start_service() {
-        local name=$1 svc=$2 log=$LOGS/$1.log pid port
-        port=$(free_port)
-        setsid env EJ_DB_URL="$EJ_DB_URL" EJ_NATS_URL="$EJ_NATS_URL" \
+        local name=$1 svc=$2 log=$LOGS/$1.log port key
+        free_port
+        port=$FREE
+        key=${EJ_GRANT_KEY:-$(grant_key "$EJ_VAR")}
+        start_proc "$name" "$log" env EJ_DB_URL="$EJ_DB_URL" EJ_NATS_URL="$EJ_NATS_URL" \
                 EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_ADMIN_ADDR="127.0.0.1:$port" \
-                "$BIN/ej-$svc" >>"$log" 2>&1 </dev/null &
-        pid=$!
-        echo "$pid" >"$PIDS/$name.pid"
+                EJ_SITE_NAME="$EJ_SITE_NAME" EJ_GRANT_KEY="$key" \
+                EJ_FILES_DIR="${EJ_FILES_DIR:-$EJ_VAR/files}" \
+                EJ_SMTP_URL="${EJ_SMTP_URL:-$STACK_SMTP_URL}" "$BIN/ej-$svc"
         # Ready = connected to NATS and PostgreSQL, migrations applied.
-        wait_ready "$name" "$log" "http://127.0.0.1:$port/readyz"
-        echo "$name admin http://127.0.0.1:$port (queue group $svc) pid $pid" >>"$TOPOLOGY"
+        wait_ready "$name" "$log" http_ok "http://127.0.0.1:$port/readyz"
+        echo "$name admin http://127.0.0.1:$port (queue group $svc) pid $(cat "$PIDS/$name.pid")" \
+                >>"$TOPOLOGY"
 }
 
 # Names of the app processes we start, in start order.

@@ -1,7 +1,7 @@
 /*
  * Unit tests of services/common/http_client.c: HTTP against a small server in this process
  * (one thread per connection, keep-alive, Content-Length and chunked request bodies) and SMTP
- * against tests/tools/smtp-catcher started as a child process on a free loopback port (found
+ * against tools/smtp-catcher started as a child process on a free loopback port (found
  * next to this binary: <dir>/../bin/smtp-catcher), writing caught mails to a temporary
  * directory.
  */

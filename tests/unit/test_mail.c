@@ -1,7 +1,7 @@
 /*
  * Unit tests of services/common/mail.c: template rendering, message building (included .c, so
  * the statics are reachable), the transactional mail outbox against a real PostgreSQL, and the
- * sender delivering to tests/tools/smtp-catcher (a child process, found next to this binary at
+ * sender delivering to tools/smtp-catcher (a child process, found next to this binary at
  * <dir>/../bin/smtp-catcher) read back over NATS: delivery, a mail server that is down at first,
  * permanent rejections, and two senders sharing one outbox without sending anything twice.
  *

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Reads deploy/packages.txt, the one list of the Debian packages EasyJournal needs.
+#
+#   deploy/packages.sh SECTION...   the packages of those sections (build, runtime, dev), one a
+#                                   line, in the list's order
+#   deploy/packages.sh --modules    "<pkg-config module> <package>" for each build library
+#
+# Plain POSIX sh without awk or sed, so that a bare Debian image can run it before anything is
+# installed. PACKAGES_TXT names another list (the tests use it); the default is the file next
+# to this script. Exits 2 on an unknown section or a malformed line.
+set -eu
+
+list=${PACKAGES_TXT:-$(dirname "$0")/packages.txt}
+[ -r "$list" ] || {
+        echo "packages.sh: cannot read $list" >&2
+        exit 2
+}
+[ $# -gt 0 ] || {
+        echo "usage: packages.sh SECTION... | --modules" >&2
+        exit 2
+}
+for want in "$@"; do
+        case $want in
+        build | runtime | dev | --modules) ;;
+        *)
+                echo "packages.sh: unknown section '$want' (build, runtime, dev, --modules)" >&2
+                exit 2
+                ;;
+        esac
+done
+
+n=0
+while read -r pkg section module rest; do
+        n=$((n + 1))
+        case $pkg in
+        '' | '#'*) continue ;;
+        esac
+        case $section in
+        build | runtime | dev) ;;
+        *)
+                echo "packages.sh: $list:$n: section must be build, runtime or dev" >&2
+                exit 2
+                ;;
+        esac
+        if [ -z "$module" ] || [ -n "$rest" ]; then
+                echo "packages.sh: $list:$n: want three columns: package section module" >&2
+                exit 2
+        fi
+        for want in "$@"; do
+                if [ "$want" = --modules ]; then
+                        [ "$module" = - ] || echo "$module $pkg"
+                elif [ "$want" = "$section" ]; then
+                        echo "$pkg"
+                fi
+        done
+done <"$list"
