@@ -1,6 +1,7 @@
 #include "db_pool.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "mem.h"
@@ -15,7 +16,17 @@ struct ej_db_pool {
         int max_idle;
         int n_idle;
         int n_lent;
+        bool closing; /* destroyed while connections were lent: the last put frees the pool */
 };
+
+static void pool_free(struct ej_db_pool *p)
+{
+        pthread_mutex_destroy(&p->mu);
+        free(p->idle);
+        free(p->conninfo);
+        free(p->schema);
+        free(p);
+}
 
 enum ej_status ej_db_pool_create(struct ej_db_pool **out, const char *conninfo, const char *schema,
                                  int max_idle, struct ej_err *err)
@@ -37,15 +48,19 @@ enum ej_status ej_db_pool_create(struct ej_db_pool **out, const char *conninfo, 
 
 void ej_db_pool_destroy(struct ej_db_pool *p)
 {
+        bool lent;
+
         if (p == NULL)
                 return;
+        pthread_mutex_lock(&p->mu);
         for (int i = 0; i < p->n_idle; i++)
                 ej_db_destroy(p->idle[i]);
-        pthread_mutex_destroy(&p->mu);
-        free(p->idle);
-        free(p->conninfo);
-        free(p->schema);
-        free(p);
+        p->n_idle = 0;
+        p->closing = true;
+        lent = p->n_lent > 0;
+        pthread_mutex_unlock(&p->mu);
+        if (!lent)
+                pool_free(p);
 }
 
 enum ej_status ej_db_pool_take(struct ej_db_pool *p, struct ej_db **db, struct ej_err *err)
@@ -54,6 +69,10 @@ enum ej_status ej_db_pool_take(struct ej_db_pool *p, struct ej_db **db, struct e
 
         *db = NULL;
         pthread_mutex_lock(&p->mu);
+        if (p->closing) {
+                pthread_mutex_unlock(&p->mu);
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "the service is stopping");
+        }
         if (p->n_idle > 0)
                 *db = p->idle[--p->n_idle];
         p->n_lent++;
@@ -72,17 +91,23 @@ enum ej_status ej_db_pool_take(struct ej_db_pool *p, struct ej_db **db, struct e
 
 void ej_db_pool_put(struct ej_db_pool *p, struct ej_db *db)
 {
+        bool last = false;
+
         if (db == NULL)
                 return;
         ej_db_rollback(db);
         pthread_mutex_lock(&p->mu);
         p->n_lent--;
-        if (p->n_idle < p->max_idle) {
+        if (p->closing) {
+                last = p->n_lent == 0;
+        } else if (p->n_idle < p->max_idle) {
                 p->idle[p->n_idle++] = db;
                 db = NULL;
         }
         pthread_mutex_unlock(&p->mu);
         ej_db_destroy(db);
+        if (last)
+                pool_free(p);
 }
 
 void ej_db_pool_counts(struct ej_db_pool *p, int *idle, int *lent)

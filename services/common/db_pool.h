@@ -26,12 +26,14 @@ struct ej_db_pool;
 enum ej_status ej_db_pool_create(struct ej_db_pool **out, const char *conninfo, const char *schema,
                                  int max_idle, struct ej_err *err);
 
-/* Closes the idle connections and frees the pool; call it once every borrowed connection is
- * back. Accepts NULL. */
+/* Closes the idle connections and frees the pool. When connections are still lent (a borrower
+ * on a thread that outlived its owner's stop), the pool lives on, lending nothing more, until
+ * the last of them is put back, which closes it and frees the pool. Accepts NULL. */
 void ej_db_pool_destroy(struct ej_db_pool *p);
 
 /* Lends a connection: an idle one, or a new one (waiting up to 2 s for the server to accept
- * it; EJ_ERR_UNAVAILABLE after that). On EJ_OK *db is the caller's until ej_db_pool_put. */
+ * it; EJ_ERR_UNAVAILABLE after that, and at once after ej_db_pool_destroy). On EJ_OK *db is
+ * the caller's until ej_db_pool_put. */
 enum ej_status ej_db_pool_take(struct ej_db_pool *p, struct ej_db **db, struct ej_err *err);
 
 /* Gives back a connection from ej_db_pool_take. A transaction left open is rolled back; the

@@ -1,7 +1,8 @@
 /*
  * Unit tests of services/common/db_pool.c against a real PostgreSQL (EJ_TEST_DB_URL, set by
  * tests/run-all.sh): reuse of idle connections, the idle cap, a transaction left open, a server
- * that does not answer, and borrowers on several threads.
+ * that does not answer, a pool destroyed while a connection is lent, and borrowers on several
+ * threads.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -133,6 +134,27 @@ static void test_unreachable(void)
         ej_db_pool_destroy(p);
 }
 
+/* Destroyed while a connection is lent: it lends no more, and the last put frees it (the
+ * sanitizer build would see a leak or a use after free). */
+static void test_destroy_while_lent(void)
+{
+        struct ej_db_pool *p = NULL;
+        struct ej_db *a = NULL;
+        struct ej_db *b = NULL;
+        struct ej_err err;
+
+        CHECK(ej_db_pool_create(&p, db_url, schema, 2, &err) == EJ_OK);
+        CHECK(ej_db_pool_take(p, &a, &err) == EJ_OK);
+        CHECK(ej_db_pool_take(p, &b, &err) == EJ_OK);
+        ej_db_pool_put(p, b);
+        ej_db_pool_destroy(p);
+        CHECK(scalar(a, "SELECT 1") == 1);
+        b = NULL;
+        CHECK(ej_db_pool_take(p, &b, &err) == EJ_ERR_UNAVAILABLE);
+        CHECK(b == NULL);
+        ej_db_pool_put(p, a);
+}
+
 static void *borrower(void *arg)
 {
         struct ej_db_pool *p = arg;
@@ -193,6 +215,7 @@ int main(void)
         test_reuse_and_cap();
         test_open_transaction();
         test_unreachable();
+        test_destroy_while_lent();
         test_threads();
         return check_report();
 }
