@@ -25,7 +25,7 @@ struct files_ctx {
         struct files_config cfg;
         struct storage *storage;
         struct files_magic *magic;
-        struct files_uploads *uploads;  /* made by the runtime's start hook (main.c) */
+        struct files_uploads *uploads; /* made by the runtime's start hook (main.c) */
         struct files_sweeper *sweeper; /* main.c's alone: started and stopped with the uploads */
 };
 
