@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "db_pool.h"
 #include "events.h"
 #include "health.h"
 #include "ids.h"
@@ -22,6 +23,7 @@
 #define SVC_DRAIN_MS        5000  /* longest a worker keeps serving after the stop signal */
 #define SVC_BUS_CLOSE_MS    2000
 #define SVC_ARENA_BLOCK     16384
+#define SVC_POOL_IDLE       8 /* connections the lending pool keeps open between borrowings */
 
 struct svc_settings {
         const char *nats_url;
@@ -87,6 +89,8 @@ struct svc_runtime {
         long n_slow;
         struct svc_slow_queue slow_q;
         atomic_int stopping;
+        struct ej_service_env env; /* what def->start was given (service_start below) */
+        bool service_started;      /* def->start succeeded: def->stop is owed */
 };
 
 int ej_call_has_role(const struct ej_call *call, const char *role)
@@ -513,6 +517,36 @@ static bool has_slow_ops(const struct ej_service_def *def)
         return false;
 }
 
+/* ---- Connections lent to the service's own threads (service.h) -----------------------------
+ * The pool is created only for a service with a start hook, and opens connections on demand. */
+
+/* Creates the lending pool and calls def->start, before any request is served. */
+static enum ej_status service_start(struct svc_runtime *rt, struct ej_err *err)
+{
+        const struct ej_service_def *def = rt->def;
+        enum ej_status st;
+
+        if (def->start == NULL)
+                return EJ_OK;
+        st = ej_db_pool_create(&rt->env.db_pool, rt->cfg.db_url, def->name, SVC_POOL_IDLE, err);
+        if (st != EJ_OK)
+                return st;
+        rt->env.bus = rt->bus;
+        st = def->start(def->svc, &rt->env, err);
+        rt->service_started = st == EJ_OK;
+        return st;
+}
+
+/* Calls def->stop (owed after a successful start) and closes the pool; before the bus closes. */
+static void service_stop(struct svc_runtime *rt)
+{
+        if (rt->service_started && rt->def->stop != NULL)
+                rt->def->stop(rt->def->svc);
+        rt->service_started = false;
+        ej_db_pool_destroy(rt->env.db_pool);
+        rt->env.db_pool = NULL;
+}
+
 enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *err)
 {
         struct svc_runtime rt;
@@ -601,6 +635,9 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         } else {
                 ej_warn(NULL, "mail: EJ_SMTP_URL is not set; mail is queued but not sent");
         }
+        st = service_start(&rt, err);
+        if (st != EJ_OK)
+                goto out;
 
         rt.workers = xcalloc((size_t)rt.cfg.workers, sizeof(*rt.workers));
         for (long i = 0; i < rt.cfg.workers && st == EJ_OK; i++)
@@ -650,6 +687,7 @@ out:
         if (rt.workers)
                 stop_workers(&rt);
         stop_slow(&rt);
+        service_stop(&rt);
         ej_health_stop(rt.health);
         if (rt.consumers)
                 for (size_t i = 0; i < def->n_consumers; i++)

@@ -71,6 +71,28 @@ struct ej_service_consumer {
         ej_event_fn fn;
 };
 
+/* ---- Connections the runtime lends to the service's own threads ---------------------------
+ * Some services run work outside the request workers: subscriptions of their own (the files
+ * service's uploads in progress), a sweeper thread. Such work runs on the runtime's NATS
+ * connection and borrows PostgreSQL connections from the runtime's pool (db_pool.h) instead of
+ * opening connections of its own. ej_service_def.start, when set, is called once the runtime is
+ * connected and the migrations are applied, before the first request is served: the service
+ * starts its own work there. ej_service_def.stop is called (only after a successful start) once
+ * the workers and the slow pool have stopped, before the runtime closes the pool and the bus:
+ * everything the service started on them must be over when it returns. */
+struct ej_db_pool;
+
+struct ej_service_env {
+        struct ej_bus *bus;         /* the runtime's connection */
+        struct ej_db_pool *db_pool; /* connections to the service's schema, lent on demand */
+};
+
+/* `env` and what it points to live until `stop` returns. A failure aborts the start-up (with
+ * `err` filled; `stop` is then not called). */
+typedef enum ej_status (*ej_service_start_fn)(void *svc, const struct ej_service_env *env,
+                                              struct ej_err *err);
+typedef void (*ej_service_stop_fn)(void *svc);
+
 struct ej_service_def {
         const char *name; /* "users": schema, queue group, subject prefix, log name */
         const struct ej_op *ops;
@@ -80,6 +102,8 @@ struct ej_service_def {
         void *svc;                                   /* handed to every handler as call->svc */
         const struct ej_service_consumer *consumers; /* may be NULL */
         size_t n_consumers;
+        ej_service_start_fn start; /* may be NULL (see "Connections the runtime lends" above) */
+        ej_service_stop_fn stop;   /* may be NULL */
 };
 
 /* True when `roles` (comma-separated) contains `role`. */

@@ -1,12 +1,14 @@
 /* content.c: upload kinds and their allowed types, type detection by content (libmagic, and
- * the entries of zip containers), display names. */
+ * the entries of zip containers), display names, the FileInfo of a row (content.h). */
+#include "content.h"
+
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <magic.h>
 #include <zip.h>
-
-#include "files.h"
 
 #define T_PDF   "application/pdf"
 #define T_DOC   "application/msword"
@@ -63,7 +65,40 @@ static bool plain_text(const void *p, size_t n)
         return true;
 }
 
-void files_sniff(struct files_ctx *ctx, const void *p, size_t n, char *out, size_t out_size)
+struct files_magic {
+        magic_t handle; /* used under mu: libmagic handles are not thread-safe */
+        pthread_mutex_t mu;
+};
+
+enum ej_status files_magic_open(struct files_magic **out, struct ej_err *err)
+{
+        magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
+        enum ej_status st;
+
+        *out = NULL;
+        if (m == NULL || magic_load(m, NULL) != 0) {
+                st = ej_err_set(err, EJ_ERR_INTERNAL, NULL, "libmagic: %s",
+                                m ? magic_error(m) : "cannot open");
+                if (m)
+                        magic_close(m);
+                return st;
+        }
+        *out = xcalloc(1, sizeof(**out));
+        (*out)->handle = m;
+        pthread_mutex_init(&(*out)->mu, NULL);
+        return EJ_OK;
+}
+
+void files_magic_close(struct files_magic *m)
+{
+        if (m == NULL)
+                return;
+        magic_close(m->handle);
+        pthread_mutex_destroy(&m->mu);
+        free(m);
+}
+
+void files_sniff(struct files_magic *m, const void *p, size_t n, char *out, size_t out_size)
 {
         const char *t = NULL;
 
@@ -71,10 +106,10 @@ void files_sniff(struct files_ctx *ctx, const void *p, size_t n, char *out, size
                 snprintf(out, out_size, "%s", T_EMPTY);
                 return;
         }
-        pthread_mutex_lock(&ctx->magic_mu);
-        t = magic_buffer((magic_t)ctx->magic, p, n);
+        pthread_mutex_lock(&m->mu);
+        t = magic_buffer(m->handle, p, n);
         snprintf(out, out_size, "%s", t ? t : "application/octet-stream");
-        pthread_mutex_unlock(&ctx->magic_mu);
+        pthread_mutex_unlock(&m->mu);
         /* libmagic wants a few bytes before it calls something text: a very short file of
          * printable UTF-8 is plain text. */
         if (strcmp(out, "application/octet-stream") == 0 && n < 16 && plain_text(p, n))
@@ -275,4 +310,24 @@ void files_sanitize_name(const char *name, char *out, size_t out_size)
         }
         if (out[0] == '\0')
                 snprintf(out, out_size, "file");
+}
+
+Ej__Files__FileInfo *files_info_from_row(struct ej_arena *a, const struct files_row *row)
+{
+        Ej__Files__FileInfo *fi = ej_arena_alloc(a, sizeof(*fi));
+
+        ej__files__file_info__init(fi);
+        fi->id = ej_arena_strdup(a, row->id);
+        fi->sha256 = ej_arena_strdup(a, row->sha256);
+        fi->size = row->size;
+        fi->content_type = ej_arena_strdup(a, row->content_type);
+        fi->name = ej_arena_strdup(a, row->name);
+        fi->kind = ej_arena_strdup(a, row->kind);
+        fi->created_at_ms = row->created_at_ms;
+        fi->owner_id = ej_arena_strdup(a, row->owner_id);
+        fi->resource = ej_arena_strdup(a, row->resource ? row->resource : "");
+        fi->purpose = ej_arena_strdup(a, row->purpose ? row->purpose : "");
+        fi->public_ = row->public_;
+        fi->blind_of = ej_arena_strdup(a, row->blind_of ? row->blind_of : "");
+        return fi;
 }

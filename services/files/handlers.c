@@ -1,4 +1,6 @@
 /* handlers.c: one function per operation of proto/files.proto (no SQL, no NATS here). */
+#include "handlers.h"
+
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
@@ -9,12 +11,17 @@
 
 #include <sodium.h>
 
+#include "files.pb-c.h"
+#include "users.pb-c.h"
+
 #include "blind.h"
-#include "files.h"
+#include "content.h"
 #include "ids.h"
 #include "log.h"
+#include "storage.h"
+#include "store.h"
 #include "str.h"
-#include "users.pb-c.h"
+#include "upload.h"
 
 #define T_PDF "application/pdf"
 
@@ -26,26 +33,6 @@ static enum ej_status require_service(const struct ej_call *call, const char *op
         if (call->user_id[0] != '\0')
                 return ej_err_set(err, EJ_ERR_FORBIDDEN, NULL, "%s is for services only", op);
         return EJ_OK;
-}
-
-Ej__Files__FileInfo *files_info_from_row(struct ej_arena *a, const struct files_row *row)
-{
-        Ej__Files__FileInfo *fi = ej_arena_alloc(a, sizeof(*fi));
-
-        ej__files__file_info__init(fi);
-        fi->id = ej_arena_strdup(a, row->id);
-        fi->sha256 = ej_arena_strdup(a, row->sha256);
-        fi->size = row->size;
-        fi->content_type = ej_arena_strdup(a, row->content_type);
-        fi->name = ej_arena_strdup(a, row->name);
-        fi->kind = ej_arena_strdup(a, row->kind);
-        fi->created_at_ms = row->created_at_ms;
-        fi->owner_id = ej_arena_strdup(a, row->owner_id);
-        fi->resource = ej_arena_strdup(a, row->resource ? row->resource : "");
-        fi->purpose = ej_arena_strdup(a, row->purpose ? row->purpose : "");
-        fi->public_ = row->public_;
-        fi->blind_of = ej_arena_strdup(a, row->blind_of ? row->blind_of : "");
-        return fi;
 }
 
 /* May the caller read `row`? Public files: anyone. Otherwise a valid grant for this file and
@@ -89,8 +76,7 @@ enum ej_status files_begin(struct ej_call *call, const ProtobufCMessage *req,
                                   "the file is over the limit of %" PRId64 " bytes for %s",
                                   kind->max_size, kind->name);
         files_sanitize_name(in->filename, name, sizeof(name));
-        return files_upload_start(ctx, call->arena, call->user_id, kind, name, in->declared_size,
-                                  out, err);
+        return files_upload_start(ctx->uploads, call->arena, call->user_id, kind, name, out, err);
 }
 
 enum ej_status files_open(struct ej_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp,
@@ -435,49 +421,4 @@ enum ej_status files_gdpr_export(struct ej_call *call, const ProtobufCMessage *r
         out->json = ej_arena_strndup(call->arena, b.p, b.n);
         ej_buf_free(&b);
         return EJ_OK;
-}
-
-void *files_sweeper_main(void *arg)
-{
-        struct files_ctx *ctx = arg;
-        long long next_sweep = ej_mono_ms() + 1000;
-
-        pthread_mutex_lock(&ctx->stop_mu);
-        while (!ctx->stopping) {
-                struct timespec ts;
-
-                pthread_mutex_unlock(&ctx->stop_mu);
-                files_uploads_expire(ctx);
-                if (ej_mono_ms() >= next_sweep) {
-                        struct ej_db *db = NULL;
-                        struct ej_err err;
-                        long removed = 0;
-                        char key[65];
-                        enum ej_status st;
-
-                        ej_err_clear(&err);
-                        next_sweep = ej_mono_ms() + ctx->cfg.sweep_interval_ms;
-                        st = files_db_take(ctx, &db, &err);
-                        if (st == EJ_OK)
-                                st = store_sweep_unattached(db, ctx->cfg.unattached_ttl_ms,
-                                                            &removed, &err);
-                        if (st == EJ_OK && removed > 0)
-                                ej_info(NULL, "removed %ld unattached uploads", removed);
-                        while (st == EJ_OK && (st = store_take_orphan(db, ctx->cfg.orphan_grace_s,
-                                                                      key, &err)) == EJ_OK) {
-                                if (storage_delete(ctx->storage, key, &err) != EJ_OK)
-                                        ej_warn(NULL, "cannot delete blob %s: %s", key, err.msg);
-                        }
-                        if (st != EJ_OK && st != EJ_ERR_NOT_FOUND)
-                                ej_warn(NULL, "sweep: %s", err.msg);
-                        files_db_put(ctx, db);
-                }
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += 1;
-                pthread_mutex_lock(&ctx->stop_mu);
-                if (!ctx->stopping)
-                        pthread_cond_timedwait(&ctx->stop_cv, &ctx->stop_mu, &ts);
-        }
-        pthread_mutex_unlock(&ctx->stop_mu);
-        return NULL;
 }

@@ -1,18 +1,22 @@
-/* ej-files: file storage. Wiring only: settings, storage backend, the operation table, the
- * upload side (own NATS connection, sweeper thread), the runtime. */
+/* ej-files: file storage. Wiring only: settings, libmagic, the storage backend, the operation
+ * table, and the runtime's start and stop hooks, which run the uploads in progress and the
+ * sweeper on the runtime's NATS connection and database pool. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <magic.h>
 #include <sodium.h>
 
 #include "config.h"
-#include "files.h"
+#include "content.h"
+#include "handlers.h"
 #include "http_client.h"
 #include "ids.h"
 #include "log.h"
 #include "service.h"
+#include "storage.h"
+#include "sweep.h"
+#include "upload.h"
 
 /* Generated from services/files/schema/ by tools/embed-sql.sh. */
 extern const struct ej_migration ej_files_migrations[];
@@ -89,9 +93,6 @@ static enum ej_status load_config(struct files_config *cfg, struct ej_err *err)
         st = ej_grant_key_from_env(&cfg->grant_key, err);
         if (st != EJ_OK)
                 return st;
-        cfg->db_url = ej_env_str("EJ_DB_URL", NULL);
-        if (cfg->db_url == NULL)
-                return ej_err_set(err, EJ_ERR_INVALID, NULL, "EJ_DB_URL is not set");
         if (replica != NULL) {
                 if (strlen(replica) >= sizeof(cfg->replica) ||
                     strspn(replica, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(replica))
@@ -144,22 +145,50 @@ static enum ej_status open_storage(struct files_ctx *ctx, struct ej_err *err)
         return storage_s3_open(&ctx->storage, &s3, err);
 }
 
+/* The runtime's start hook: the uploads in progress and the sweeper, on its connections. */
+static enum ej_status files_start(void *svc, const struct ej_service_env *env, struct ej_err *err)
+{
+        struct files_ctx *ctx = svc;
+        const struct files_uploads_deps ud = {
+            .cfg = &ctx->cfg,
+            .storage = ctx->storage,
+            .magic = ctx->magic,
+            .bus = env->bus,
+            .db_pool = env->db_pool,
+        };
+        struct files_sweeper_deps sd;
+        enum ej_status st;
+
+        ctx->uploads = files_uploads_create(&ud);
+        sd = (struct files_sweeper_deps){
+            .cfg = &ctx->cfg,
+            .storage = ctx->storage,
+            .uploads = ctx->uploads,
+            .db_pool = env->db_pool,
+        };
+        st = files_sweeper_start(&ctx->sweeper, &sd, err);
+        if (st != EJ_OK) {
+                files_uploads_destroy(ctx->uploads);
+                ctx->uploads = NULL;
+        }
+        return st;
+}
+
+/* The runtime's stop hook: no request runs any more; the bus and the pool are still open. */
+static void files_stop(void *svc)
+{
+        struct files_ctx *ctx = svc;
+
+        files_sweeper_stop(ctx->sweeper);
+        ctx->sweeper = NULL;
+        files_uploads_destroy(ctx->uploads);
+        ctx->uploads = NULL;
+}
+
 static void ctx_free(struct files_ctx *ctx)
 {
-        if (ctx->sweeper_started) {
-                pthread_mutex_lock(&ctx->stop_mu);
-                ctx->stopping = true;
-                pthread_cond_broadcast(&ctx->stop_cv);
-                pthread_mutex_unlock(&ctx->stop_mu);
-                pthread_join(ctx->sweeper, NULL);
-        }
-        files_uploads_destroy(ctx);
-        ej_bus_destroy(ctx->bus, 2000);
         storage_destroy(ctx->storage);
-        for (int i = 0; i < ctx->n_db_pool; i++)
-                ej_db_destroy(ctx->db_pool[i]);
-        if (ctx->magic)
-                magic_close((magic_t)ctx->magic);
+        files_magic_close(ctx->magic);
 }
 
 int main(void)
@@ -167,17 +196,11 @@ int main(void)
         struct files_ctx ctx;
         struct ej_err err;
         struct ej_service_def def;
-        struct ej_bus_options bo = {0};
         enum ej_status st;
 
         memset(&ctx, 0, sizeof(ctx));
         ej_err_clear(&err);
         ej_log_init("files", ej_env_str("EJ_LOG_LEVEL", "info"));
-        pthread_mutex_init(&ctx.magic_mu, NULL);
-        pthread_mutex_init(&ctx.db_mu, NULL);
-        pthread_mutex_init(&ctx.stop_mu, NULL);
-        pthread_cond_init(&ctx.stop_cv, NULL);
-        ctx.uploads = files_uploads_create();
         st = ej_ids_init(&err);
         if (st == EJ_OK && sodium_init() < 0)
                 st = ej_err_set(&err, EJ_ERR_INTERNAL, NULL, "libsodium does not start");
@@ -185,35 +208,12 @@ int main(void)
                 st = ej_http_global_init(&err);
         if (st == EJ_OK)
                 st = load_config(&ctx.cfg, &err);
-        if (st == EJ_OK) {
-                magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
-
-                if (m == NULL || magic_load(m, NULL) != 0) {
-                        st = ej_err_set(&err, EJ_ERR_INTERNAL, NULL, "libmagic: %s",
-                                        m ? magic_error(m) : "cannot open");
-                        if (m)
-                                magic_close(m);
-                } else {
-                        ctx.magic = m;
-                }
-        }
+        if (st == EJ_OK)
+                st = files_magic_open(&ctx.magic, &err);
         if (st == EJ_OK)
                 st = files_tmp_prepare(&ctx.cfg, &err);
         if (st == EJ_OK)
                 st = open_storage(&ctx, &err);
-        if (st == EJ_OK) {
-                memset(&bo, 0, sizeof(bo));
-                bo.url = ej_env_str("EJ_NATS_URL", "nats://127.0.0.1:4222");
-                bo.name = "ej-files-uploads";
-                bo.connect_wait_ms = 10000;
-                st = ej_bus_connect(&ctx.bus, &bo, &err);
-        }
-        if (st == EJ_OK) {
-                if (pthread_create(&ctx.sweeper, NULL, files_sweeper_main, &ctx) != 0)
-                        st = ej_err_set(&err, EJ_ERR_INTERNAL, NULL, "cannot start the sweeper");
-                else
-                        ctx.sweeper_started = true;
-        }
         if (st != EJ_OK) {
                 fprintf(stderr, "ej-files: cannot start: %s\n", err.msg);
                 ctx_free(&ctx);
@@ -231,6 +231,8 @@ int main(void)
         def.svc = &ctx;
         def.consumers = files_consumers;
         def.n_consumers = sizeof(files_consumers) / sizeof(files_consumers[0]);
+        def.start = files_start;
+        def.stop = files_stop;
         st = ej_service_run(&def, &err);
         ctx_free(&ctx);
         if (st != EJ_OK) {

@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "files.pb-c.h"
+
+#include "store.h"
+
 #include "events.h"
-#include "files.h"
 #include "ids.h"
 
 static const char sql_blob_upsert[] = "INSERT INTO blobs (sha256, size) VALUES ($1, $2::bigint) "
