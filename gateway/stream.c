@@ -471,7 +471,7 @@ static void send_begin(struct gw_stream *st)
         b.declared_size = st->multipart ? -1 : st->declared;
         b.content_type_hint = st->ctype_hint ? st->ctype_hint : (char *)(uintptr_t) "";
         st->begin_sent = true;
-        send_req(st, "ej.files.upload.begin", TAG_BEGIN, 0, &b.base);
+        send_req(st, "ej.files.upload_begin", TAG_BEGIN, 0, &b.base);
 }
 
 /* Sends the first `n` buffered bytes as chunk next_seq. Caller holds mu. */
@@ -609,7 +609,7 @@ static void on_auth_reply(struct gw_stream *st, natsMsg *m)
                 o.range_end = st->range_end;
                 o.range_suffix = st->range_suffix;
                 st->open_sent = true;
-                send_req(st, "ej.files.download.open", TAG_OPEN, 0, &o.base);
+                send_req(st, "ej.files.download_open", TAG_OPEN, 0, &o.base);
         }
         wake(st);
 }
@@ -1469,7 +1469,7 @@ static enum MHD_Result first_call(struct gw_req *req)
                         o.range_end = st->range_end;
                         o.range_suffix = st->range_suffix;
                         st->open_sent = true;
-                        send_req(st, "ej.files.download.open", TAG_OPEN, 0, &o.base);
+                        send_req(st, "ej.files.download_open", TAG_OPEN, 0, &o.base);
                 }
         }
 out:
