@@ -129,9 +129,15 @@ $(GATEWAY_BIN): $(GATEWAY_O) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(COMMON_LIB) $(PB_H)
+# Every unit test links the shared service test harness (tests/unit/harness.h).
+TEST_HARNESS_O := $(BUILD)/tests/harness.o
+$(TEST_HARNESS_O): tests/unit/harness.c tests/unit/harness.h $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Igateway $(CFLAGS) -o $@ $< $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_HARNESS_O) $(COMMON_LIB) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Igateway $(CFLAGS) -o $@ $< $(TEST_HARNESS_O) $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bin/%: tools/%.c $(COMMON_LIB) $(PB_H)
 	@mkdir -p $(dir $@)

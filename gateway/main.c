@@ -139,6 +139,12 @@ int main(void)
         int rc = 1;
 
         ej_log_init("gateway", ej_env_str("EJ_LOG_LEVEL", "info"));
+        /* Each route names its operation; its subject and message types come from the
+         * service descriptors, before any thread reads the table. */
+        if (gw_routes_resolve(&err) != EJ_OK) {
+                fprintf(stderr, "ej-gateway: cannot start: %s\n", err.msg);
+                return 1;
+        }
         if (load_config(&cfg, &err) != EJ_OK || ej_ids_init(&err) != EJ_OK) {
                 fprintf(stderr, "ej-gateway: %s\n", err.msg);
                 return 1;

@@ -5,13 +5,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mem.h"
+#include "rpc.h"
+
 #include "common.pb-c.h"
 #include "devmail.pb-c.h"
 #include "files.pb-c.h"
 #include "users.pb-c.h"
 
-/* The public API. Adding a call is adding a row. */
-const struct gw_route gw_routes[] = {
+/* The public API. Adding a call is adding a row naming its method (declared in the service block
+ * of proto/<svc>.proto); gw_routes_resolve fills in the rest. Written only by gw_routes_resolve,
+ * once at start-up, then read-only. */
+static struct gw_route rows[] = {
     /* Gateway-local. */
     {.method = GW_GET, .pattern = "/healthz", .hook = &gw_hook_healthz},
     {.method = GW_GET, .pattern = "/readyz", .hook = &gw_hook_readyz},
@@ -23,261 +28,185 @@ const struct gw_route gw_routes[] = {
     /* Accounts and sessions: the users service. Anyone. */
     {.method = GW_POST,
      .pattern = "/api/auth/register",
-     .subject = "ej.users.register",
-     .req_desc = &ej__users__register_request__descriptor,
-     .resp_desc = &ej__users__register_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "register_account"},
      .success_status = 201},
     {.method = GW_POST,
      .pattern = "/api/auth/verify",
-     .subject = "ej.users.verify_email",
-     .req_desc = &ej__users__token_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor},
+     .rpc = {&ej__users__users__descriptor, "verify_email"}},
     {.method = GW_POST,
      .pattern = "/api/auth/verify/resend",
-     .subject = "ej.users.resend_verification",
-     .req_desc = &ej__users__resend_verification_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor,
+     .rpc = {&ej__users__users__descriptor, "resend_verification"},
      .auth = GW_AUTH_OPTIONAL}, /* an empty email: the signed-in caller's own address */
     {.method = GW_POST,
      .pattern = "/api/auth/login",
-     .subject = "ej.users.login",
-     .req_desc = &ej__users__login_request__descriptor,
-     .resp_desc = &ej__users__login_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "login"},
      .hook = &gw_hook_login},
     {.method = GW_POST,
      .pattern = "/api/auth/password/forgot",
-     .subject = "ej.users.request_password_reset",
-     .req_desc = &ej__users__password_reset_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor},
+     .rpc = {&ej__users__users__descriptor, "request_password_reset"}},
     {.method = GW_POST,
      .pattern = "/api/auth/password/reset",
-     .subject = "ej.users.reset_password",
-     .req_desc = &ej__users__reset_password_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor},
+     .rpc = {&ej__users__users__descriptor, "reset_password"}},
     {.method = GW_POST,
      .pattern = "/api/auth/invitation/accept",
-     .subject = "ej.users.accept_invitation",
-     .req_desc = &ej__users__accept_invitation_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor},
+     .rpc = {&ej__users__users__descriptor, "accept_invitation"}},
     {.method = GW_POST,
      .pattern = "/api/auth/email/confirm",
-     .subject = "ej.users.confirm_email_change",
-     .req_desc = &ej__users__token_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor},
+     .rpc = {&ej__users__users__descriptor, "confirm_email_change"}},
     {.method = GW_POST,
      .pattern = "/api/auth/erasure/confirm",
-     .subject = "ej.users.confirm_erasure",
-     .req_desc = &ej__users__token_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor},
+     .rpc = {&ej__users__users__descriptor, "confirm_erasure"}},
     {.method = GW_GET,
      .pattern = "/api/consent",
-     .subject = "ej.users.get_consent",
-     .req_desc = &ej__users__get_consent_request__descriptor,
-     .resp_desc = &ej__users__consent_version__descriptor,
+     .rpc = {&ej__users__users__descriptor, "get_consent"},
      .consent_exempt = true},
     {.method = GW_GET,
      .pattern = "/api/privacy",
-     .subject = "ej.users.get_privacy",
-     .req_desc = &ej__users__get_privacy_request__descriptor,
-     .resp_desc = &ej__users__privacy_policy__descriptor,
+     .rpc = {&ej__users__users__descriptor, "get_privacy"},
      .consent_exempt = true},
 
     /* The signed-in person's own account. */
     {.method = GW_POST,
      .pattern = "/api/auth/logout",
-     .subject = "ej.users.logout",
-     .req_desc = &ej__users__logout_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor,
+     .rpc = {&ej__users__users__descriptor, "logout"},
      .auth = GW_AUTH_SESSION,
      .consent_exempt = true,
      .hook = &gw_hook_logout},
     {.method = GW_GET,
      .pattern = "/api/me",
-     .subject = "ej.users.me",
-     .req_desc = &ej__users__me_request__descriptor,
-     .resp_desc = &ej__users__me_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "me"},
      .auth = GW_AUTH_SESSION,
      .consent_exempt = true},
     {.method = GW_PATCH,
      .pattern = "/api/me",
-     .subject = "ej.users.update_profile",
-     .req_desc = &ej__users__update_profile_request__descriptor,
-     .resp_desc = &ej__users__me_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "update_profile"},
      .auth = GW_AUTH_SESSION},
     {.method = GW_POST,
      .pattern = "/api/me/password",
-     .subject = "ej.users.change_password",
-     .req_desc = &ej__users__change_password_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor,
+     .rpc = {&ej__users__users__descriptor, "change_password"},
      .auth = GW_AUTH_SESSION,
      .hook = &gw_hook_password},
     {.method = GW_POST,
      .pattern = "/api/me/email",
-     .subject = "ej.users.change_email",
-     .req_desc = &ej__users__change_email_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor,
+     .rpc = {&ej__users__users__descriptor, "change_email"},
      .auth = GW_AUTH_SESSION},
     {.method = GW_GET,
      .pattern = "/api/me/export",
-     .subject = "ej.users.export_my_data",
-     .req_desc = &ej__users__export_my_data_request__descriptor,
-     .resp_desc = &ej__users__export_my_data_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "export_my_data"},
      .auth = GW_AUTH_SESSION,
      .consent_exempt = true,
      .timeout_ms = 30000,
      .hook = &gw_hook_export},
     {.method = GW_POST,
      .pattern = "/api/me/erasure",
-     .subject = "ej.users.request_erasure",
-     .req_desc = &ej__users__request_erasure_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor,
+     .rpc = {&ej__users__users__descriptor, "request_erasure"},
      .auth = GW_AUTH_SESSION,
      .consent_exempt = true},
     {.method = GW_POST,
      .pattern = "/api/consent/accept",
-     .subject = "ej.users.accept_consent",
-     .req_desc = &ej__users__accept_consent_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor,
+     .rpc = {&ej__users__users__descriptor, "accept_consent"},
      .auth = GW_AUTH_SESSION,
      .consent_exempt = true},
     {.method = GW_POST,
      .pattern = "/api/consent/withdraw",
-     .subject = "ej.users.withdraw_consent",
-     .req_desc = &ej__users__withdraw_consent_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor,
+     .rpc = {&ej__users__users__descriptor, "withdraw_consent"},
      .auth = GW_AUTH_SESSION,
      .consent_exempt = true},
 
     /* Administration. Every service checks the role again on its side. */
     {.method = GW_GET,
      .pattern = "/api/admin/users",
-     .subject = "ej.users.list_users",
-     .req_desc = &ej__users__list_users_request__descriptor,
-     .resp_desc = &ej__users__list_users_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "list_users"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_POST,
      .pattern = "/api/admin/users",
-     .subject = "ej.users.create_user",
-     .req_desc = &ej__users__create_user_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "create_user"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin",
      .success_status = 201},
     {.method = GW_GET,
      .pattern = "/api/admin/users/{user_id}",
-     .subject = "ej.users.get_user",
-     .req_desc = &ej__users__user_id_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "get_user"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_PATCH,
      .pattern = "/api/admin/users/{user_id}",
-     .subject = "ej.users.update_user",
-     .req_desc = &ej__users__update_user_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "update_user"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_PUT,
      .pattern = "/api/admin/users/{user_id}/roles/{role}",
-     .subject = "ej.users.grant_role",
-     .req_desc = &ej__users__role_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "grant_role"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_DELETE,
      .pattern = "/api/admin/users/{user_id}/roles/{role}",
-     .subject = "ej.users.revoke_role",
-     .req_desc = &ej__users__role_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "revoke_role"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_POST,
      .pattern = "/api/admin/users/{user_id}/deactivate",
-     .subject = "ej.users.deactivate_user",
-     .req_desc = &ej__users__user_id_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "deactivate_user"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_POST,
      .pattern = "/api/admin/users/{user_id}/reactivate",
-     .subject = "ej.users.reactivate_user",
-     .req_desc = &ej__users__user_id_request__descriptor,
-     .resp_desc = &ej__users__user_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "reactivate_user"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_POST,
      .pattern = "/api/admin/users/{user_id}/erase",
-     .subject = "ej.users.erase_user",
-     .req_desc = &ej__users__user_id_request__descriptor,
-     .resp_desc = &ej__common__empty__descriptor,
+     .rpc = {&ej__users__users__descriptor, "erase_user"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin",
      .timeout_ms = 30000},
     {.method = GW_POST,
      .pattern = "/api/admin/invitations",
-     .subject = "ej.users.invite_user",
-     .req_desc = &ej__users__invite_user_request__descriptor,
-     .resp_desc = &ej__users__invite_user_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "invite_user"},
      .auth = GW_AUTH_ROLE,
      .roles = "editor,admin"},
     {.method = GW_GET,
      .pattern = "/api/admin/activity",
-     .subject = "ej.users.list_activity",
-     .req_desc = &ej__users__list_activity_request__descriptor,
-     .resp_desc = &ej__users__list_activity_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "list_activity"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_GET,
      .pattern = "/api/admin/consent",
-     .subject = "ej.users.consent_stats",
-     .req_desc = &ej__users__consent_stats_request__descriptor,
-     .resp_desc = &ej__users__consent_stats__descriptor,
+     .rpc = {&ej__users__users__descriptor, "consent_stats"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_PUT,
      .pattern = "/api/admin/consent",
-     .subject = "ej.users.publish_consent",
-     .req_desc = &ej__users__publish_consent_request__descriptor,
-     .resp_desc = &ej__users__consent_version__descriptor,
+     .rpc = {&ej__users__users__descriptor, "publish_consent"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_PUT,
      .pattern = "/api/admin/privacy",
-     .subject = "ej.users.set_privacy",
-     .req_desc = &ej__users__set_privacy_request__descriptor,
-     .resp_desc = &ej__users__privacy_policy__descriptor,
+     .rpc = {&ej__users__users__descriptor, "set_privacy"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_GET,
      .pattern = "/api/admin/mail-templates",
-     .subject = "ej.users.list_mail_templates",
-     .req_desc = &ej__users__list_mail_templates_request__descriptor,
-     .resp_desc = &ej__users__list_mail_templates_response__descriptor,
+     .rpc = {&ej__users__users__descriptor, "list_mail_templates"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
     {.method = GW_PUT,
      .pattern = "/api/admin/mail-templates/{key}",
-     .subject = "ej.users.update_mail_template",
-     .req_desc = &ej__users__update_mail_template_request__descriptor,
-     .resp_desc = &ej__users__mail_template__descriptor,
+     .rpc = {&ej__users__users__descriptor, "update_mail_template"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin"},
 
     /* The development mail catcher (EJ_DEV_MAIL=true only). */
     {.method = GW_GET,
      .pattern = "/api/admin/dev-mail",
-     .subject = "ej.devmail.list",
-     .req_desc = &ej__devmail__devmail_list_request__descriptor,
-     .resp_desc = &ej__devmail__devmail_list_response__descriptor,
+     .rpc = {&ej__devmail__devmail__descriptor, "list"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin",
      .dev_mail = true},
     {.method = GW_DELETE,
      .pattern = "/api/admin/dev-mail",
-     .subject = "ej.devmail.clear",
-     .req_desc = &ej__common__empty__descriptor,
-     .resp_desc = &ej__common__empty__descriptor,
+     .rpc = {&ej__devmail__devmail__descriptor, "clear"},
      .auth = GW_AUTH_ROLE,
      .roles = "admin",
      .dev_mail = true},
@@ -286,29 +215,139 @@ const struct gw_route gw_routes[] = {
      * HEAD with Range; ?grant= for access granted by the resource's owner). */
     {.method = GW_PUT,
      .pattern = "/api/files",
-     .subject = "ej.files.upload.begin",
-     .req_desc = &ej__files__upload_begin__descriptor,
-     .resp_desc = &ej__files__file_info__descriptor,
+     .rpc = {&ej__files__files__descriptor, "upload_begin"},
+     .stream_answer = &ej__files__file_info__descriptor,
      .success_status = 201,
      .auth = GW_AUTH_SESSION,
      .stream = GW_STREAM_UPLOAD},
     {.method = GW_POST,
      .pattern = "/api/files",
-     .subject = "ej.files.upload.begin",
-     .req_desc = &ej__files__upload_begin__descriptor,
-     .resp_desc = &ej__files__file_info__descriptor,
+     .rpc = {&ej__files__files__descriptor, "upload_begin"},
+     .stream_answer = &ej__files__file_info__descriptor,
      .success_status = 201,
      .auth = GW_AUTH_SESSION,
      .stream = GW_STREAM_UPLOAD},
     {.method = GW_GET,
      .pattern = "/api/files/{file_id}",
-     .subject = "ej.files.download.open",
-     .req_desc = &ej__files__download_open__descriptor,
-     .resp_desc = &ej__files__file_meta__descriptor,
+     .rpc = {&ej__files__files__descriptor, "download_open"},
      .stream = GW_STREAM_DOWNLOAD},
 };
 
-const size_t gw_routes_count = sizeof(gw_routes) / sizeof(gw_routes[0]);
+const struct gw_route *const gw_routes = rows;
+const size_t gw_routes_count = sizeof(rows) / sizeof(rows[0]);
+
+/* The methods no route reaches, each with who calls it. Nothing here is reachable over HTTP. */
+const struct gw_internal gw_internal[] = {
+    {{&ej__users__users__descriptor, "authenticate"},
+     "the gateway's session check, for every route that reads the session cookie"},
+    {{&ej__files__files__descriptor, "read"},
+     "the gateway's download stream, after download_open (GET /api/files/{file_id})"},
+    {{&ej__files__files__descriptor, "attach"}, "services: binds an upload to its resource"},
+    {{&ej__files__files__descriptor, "blind_copy"},
+     "services: the anonymised copy of a manuscript for reviewers"},
+    {{&ej__files__files__descriptor, "info"}, "services: a file's metadata"},
+    {{&ej__common__gdpr__descriptor, "gdpr_export"},
+     "the users service's personal-data export, on every service (served by the runtime)"},
+    {{&ej__common__gdpr__descriptor, "gdpr_erase"},
+     "erasure of a person's data, on every service (served by the runtime)"},
+};
+const size_t gw_internal_count = sizeof(gw_internal) / sizeof(gw_internal[0]);
+
+enum ej_status gw_route_table_resolve(struct gw_route *table, size_t n, struct ej_err *err)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct gw_route *r = &table[i];
+                const ProtobufCMethodDescriptor *m;
+                char svc[EJ_RPC_NAME_MAX];
+                char subject[EJ_RPC_SUBJECT_MAX];
+                enum ej_status st;
+
+                if (r->rpc.service == NULL && r->rpc.method == NULL)
+                        continue;
+                m = ej_rpc_method(r->rpc.service, r->rpc.method);
+                if (m == NULL)
+                        return ej_err_set(err, EJ_ERR_INVALID, NULL,
+                                          "route %s: service %s has no method %s", r->pattern,
+                                          r->rpc.service ? r->rpc.service->name : "(none)",
+                                          r->rpc.method ? r->rpc.method : "(none)");
+                st = ej_rpc_service_name(r->rpc.service, svc, sizeof(svc), err);
+                if (st == EJ_OK)
+                        st = ej_rpc_subject(svc, m->name, subject, sizeof(subject), err);
+                if (st != EJ_OK) {
+                        ej_err_prefix(err, r->pattern);
+                        return st;
+                }
+                if (r->subject == NULL || strcmp(r->subject, subject) != 0)
+                        r->subject = xstrdup(subject);
+                r->req_desc = m->input;
+                r->resp_desc = r->stream_answer ? r->stream_answer : m->output;
+        }
+        return EJ_OK;
+}
+
+enum ej_status gw_routes_resolve(struct ej_err *err)
+{
+        return gw_route_table_resolve(rows, gw_routes_count, err);
+}
+
+static bool rpc_is(const struct gw_rpc *rpc, const ProtobufCServiceDescriptor *svc,
+                   const char *method)
+{
+        return rpc->service == svc && rpc->method != NULL && strcmp(rpc->method, method) == 0;
+}
+
+/* Every method of `svc` is reached by a row or listed in `internal`. */
+static enum ej_status service_covered(const ProtobufCServiceDescriptor *svc,
+                                      const struct gw_route *table, size_t n,
+                                      const struct gw_internal *internal, size_t n_internal,
+                                      struct ej_err *err)
+{
+        for (unsigned m = 0; m < svc->n_methods; m++) {
+                const char *name = svc->methods[m].name;
+                bool covered = false;
+
+                for (size_t i = 0; i < n && !covered; i++)
+                        covered = rpc_is(&table[i].rpc, svc, name);
+                for (size_t j = 0; j < n_internal && !covered; j++)
+                        covered = rpc_is(&internal[j].rpc, svc, name);
+                if (!covered)
+                        return ej_err_set(err, EJ_ERR_INVALID, NULL,
+                                          "%s.%s is neither routed nor marked internal", svc->name,
+                                          name);
+        }
+        return EJ_OK;
+}
+
+enum ej_status gw_routes_check_coverage(const struct gw_route *table, size_t n,
+                                        const struct gw_internal *internal, size_t n_internal,
+                                        struct ej_err *err)
+{
+        enum ej_status st = EJ_OK;
+
+        for (size_t j = 0; j < n_internal; j++) {
+                const struct gw_rpc *rpc = &internal[j].rpc;
+
+                if (ej_rpc_method(rpc->service, rpc->method) == NULL)
+                        return ej_err_set(err, EJ_ERR_INVALID, NULL,
+                                          "internal entry %s: no such method",
+                                          rpc->method ? rpc->method : "(null)");
+                for (size_t i = 0; i < n; i++)
+                        if (rpc_is(&table[i].rpc, rpc->service, rpc->method))
+                                return ej_err_set(err, EJ_ERR_INVALID, NULL,
+                                                  "%s.%s is marked internal but route %s reaches "
+                                                  "it",
+                                                  rpc->service->name, rpc->method,
+                                                  table[i].pattern);
+        }
+        /* Every service named anywhere (checking one twice does no harm). */
+        for (size_t i = 0; i < n && st == EJ_OK; i++)
+                if (table[i].rpc.service)
+                        st = service_covered(table[i].rpc.service, table, n, internal, n_internal,
+                                             err);
+        for (size_t j = 0; j < n_internal && st == EJ_OK; j++)
+                st = service_covered(internal[j].rpc.service, table, n, internal, n_internal, err);
+        return st;
+}
 
 static const struct {
         const char *name;

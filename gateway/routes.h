@@ -1,9 +1,17 @@
 /*
  * routes.h: the route table of the gateway. The table IS the public API: one row per call,
- * giving the method, the path pattern (literal segments and whole-segment {params}), the NATS
- * subject and the request/response message types, the authentication the call needs, its
- * deadline, and an optional hook for the few calls that need more than transcoding (the session
- * cookie of login and logout) or that the gateway answers itself (/healthz, /api/site, ...).
+ * giving the method, the path pattern (literal segments and whole-segment {params}), the
+ * operation it calls (a method of a service block in proto/, struct gw_rpc), the authentication
+ * the call needs, its deadline, and an optional hook for the few calls that need more than
+ * transcoding (the session cookie of login and logout) or that the gateway answers itself
+ * (/healthz, /api/site, ...).
+ *
+ * A row names its operation and nothing else about it: gw_routes_resolve, run once at start-up
+ * before any thread, derives the NATS subject ej.<service>.<method> and the request and response
+ * message types from the service descriptor (rpc.h) and fills them into the row, where the rest
+ * of the gateway reads them. The gateway refuses to start when a row does not resolve. Methods
+ * no route reaches are listed once, with who calls them, in gw_internal (routes.c); a unit test
+ * checks that every method of every service is either routed or listed there.
  *
  * Access (checked by the gateway before the call goes out; every service checks again on its
  * side): GW_AUTH_NONE admits anyone; GW_AUTH_SESSION needs a valid session; GW_AUTH_ROLE a
@@ -36,6 +44,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "status.h"
 #include "str.h"
 
 enum gw_method {
@@ -75,6 +84,13 @@ struct gw_hook_doc {
         unsigned error_status;   /* an error status a local hook may answer (503), or 0 */
 };
 
+/* The operation of a route: method `method` of the service block `service` (for example
+ * {&ej__users__users__descriptor, "login"}). */
+struct gw_rpc {
+        const ProtobufCServiceDescriptor *service;
+        const char *method;
+};
+
 /* Special cases of a route. Every member may be NULL. */
 struct gw_hook {
         /* Answers the call in the gateway itself (no NATS request). */
@@ -92,9 +108,7 @@ struct gw_hook {
 struct gw_route {
         unsigned method;     /* one enum gw_method */
         const char *pattern; /* "/api/articles/{id}" */
-        const char *subject; /* NULL when hook->local answers */
-        const ProtobufCMessageDescriptor *req_desc;
-        const ProtobufCMessageDescriptor *resp_desc;
+        struct gw_rpc rpc;   /* the operation called; {NULL, NULL} when hook->local answers */
         enum gw_auth auth;
         const char *roles;       /* GW_AUTH_ROLE: any of these, comma-separated ("admin") */
         bool consent_exempt;     /* answered even while consent is owed */
@@ -103,6 +117,21 @@ struct gw_route {
         unsigned success_status; /* 0: 200 */
         const struct gw_hook *hook;
         enum gw_stream_kind stream; /* GW_STREAM_NONE for JSON routes */
+        /* A stream route whose HTTP answer is not the reply of its method: an upload answers
+         * with the FileInfo of its commit (sent on the chunk subject, files.proto). NULL
+         * otherwise. */
+        const ProtobufCMessageDescriptor *stream_answer;
+
+        /* Derived from .rpc by gw_routes_resolve; never written in a row. */
+        const char *subject;                         /* "ej.users.login"; NULL: local */
+        const ProtobufCMessageDescriptor *req_desc;  /* the method's input */
+        const ProtobufCMessageDescriptor *resp_desc; /* its output (or .stream_answer) */
+};
+
+/* A method no route reaches, and who calls it instead. */
+struct gw_internal {
+        struct gw_rpc rpc;  /* .service may be &ej__common__gdpr__descriptor: every service's */
+        const char *caller; /* "the gateway's session check", ... */
 };
 
 #define GW_MAX_PARAMS 8
@@ -127,9 +156,31 @@ extern const struct gw_hook gw_hook_export;
 extern const struct gw_hook gw_hook_openapi;
 extern const struct gw_hook gw_hook_api_docs;
 
-/* The gateway's table and its length. */
-extern const struct gw_route gw_routes[];
+/* The gateway's table and its length (rows resolved by gw_routes_resolve). */
+extern const struct gw_route *const gw_routes;
 extern const size_t gw_routes_count;
+
+/* The methods the gateway does not route, each with who calls it (see above). */
+extern const struct gw_internal gw_internal[];
+extern const size_t gw_internal_count;
+
+/* Fills subject, req_desc and resp_desc of every row of `table` from its .rpc (rows without
+ * .rpc.service are left alone). Idempotent; not thread-safe: call once at start-up, before any
+ * thread reads the table. A subject string lives as long as the program. Fails with
+ * EJ_ERR_INVALID, `err` naming the row, when a row names a method its service does not have,
+ * or has a .rpc but no subject can be derived. */
+enum ej_status gw_route_table_resolve(struct gw_route *table, size_t n, struct ej_err *err);
+
+/* gw_route_table_resolve on the gateway's own table. */
+enum ej_status gw_routes_resolve(struct ej_err *err);
+
+/* Checks that every method of every service named by a row of `table` or an entry of
+ * `internal` is reached by a row or listed in `internal` (not both), and that every entry of
+ * `internal` names a real method. EJ_OK, or EJ_ERR_INVALID with `err` naming the first method
+ * or entry at fault. */
+enum ej_status gw_routes_check_coverage(const struct gw_route *table, size_t n,
+                                        const struct gw_internal *internal, size_t n_internal,
+                                        struct ej_err *err);
 
 /* The enum gw_method bit for the method name, 0 when it is not one we know. */
 unsigned gw_method_bit(const char *method);

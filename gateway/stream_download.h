@@ -3,7 +3,7 @@
  * (GET/HEAD /api/files/{id}[?grant=], proto/files.proto).
  *
  * Once the caller is known (auth.c; anonymous when there is no live session: a grant may
- * admit anyone), download-open (the route's subject) gives the metadata and decides the Range;
+ * admit anyone), download_open (the route's subject) gives the metadata and decides the Range;
  * the body is served by a content reader from a ring of prefetched FileRead replies,
  * GW_STREAM_READ_WINDOW requests ahead. When the next chunk has not arrived the reader suspends
  * the connection and returns 0 (the pattern microhttpd.h prescribes); the reply resumes it.

@@ -55,7 +55,7 @@
 enum up_phase {
         UP_AUTH = 0, /* ej.users.authenticate in flight */
         UP_AUTHED,   /* the principal is known; begin waits for what it needs */
-        UP_BEGIN,    /* upload.begin in flight */
+        UP_BEGIN,    /* upload_begin in flight */
         UP_SENDING,  /* begun: chunks flow, at most `window` unacknowledged */
         UP_COMMIT,   /* UploadCommit in flight */
         UP_DONE,     /* committed: commit_reply holds the FileInfo */
@@ -182,7 +182,7 @@ static void ensure_buf(struct upload *up)
         }
 }
 
-/* Sends upload.begin once everything it needs is known. True when it went out now. */
+/* Sends upload_begin once everything it needs is known. True when it went out now. */
 static bool maybe_begin(struct upload *up)
 {
         if (up->phase != UP_AUTHED || failed(up))
@@ -256,7 +256,7 @@ static void on_begin_reply(struct upload *up, natsMsg *m)
                 if (r)
                         ej__files__upload_begin_reply__free_unpacked(r, NULL);
                 gw_stream_fail(&up->base, EJ_ERR_INTERNAL,
-                               "the files service sent a bad upload.begin reply");
+                               "the files service sent a bad upload_begin reply");
                 return;
         }
         free(up->chunk_subject);

@@ -3,7 +3,7 @@
  *
  * PUT /api/files?kind=&name= takes the raw body; POST /api/files a multipart/form-data form
  * with a "file" field and a "kind" field (before the file) or query parameter. Once the caller
- * is known (auth.c), upload.begin (the route's subject) opens the upload; the body is cut into
+ * is known (auth.c), upload_begin (the route's subject) opens the upload; the body is cut into
  * chunks of the service's chunk_size and sent as UploadChunk frames on the upload's chunk
  * subject, at most `window` unacknowledged; when the window is full the HTTP connection is
  * suspended and the next ack resumes it, so TCP pushes back on the client and the gateway holds

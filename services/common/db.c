@@ -31,60 +31,6 @@ struct ej_db {
         enum ej_status tx_status; /* first failure inside the open transaction, EJ_OK if none */
 };
 
-/* The built-in first migration: the tables every service schema shares (see events.h). */
-static const char common_migration_sql[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations (\n"
-    "    name text PRIMARY KEY,\n"
-    "    applied_at timestamptz NOT NULL DEFAULT now()\n"
-    ");\n"
-    "CREATE TABLE IF NOT EXISTS outbox (\n"
-    "    seq bigserial PRIMARY KEY,\n"
-    "    id uuid NOT NULL UNIQUE,\n"
-    "    subject text NOT NULL,\n"
-    "    type text NOT NULL,\n"
-    "    actor text NOT NULL DEFAULT '',\n"
-    "    payload bytea NOT NULL,\n"
-    "    created_at timestamptz NOT NULL DEFAULT now(),\n"
-    "    published_at timestamptz\n"
-    ");\n"
-    "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;\n"
-    "CREATE TABLE IF NOT EXISTS processed_events (\n"
-    "    consumer text NOT NULL,\n"
-    "    event_id uuid NOT NULL,\n"
-    "    processed_at timestamptz NOT NULL DEFAULT now(),\n"
-    "    PRIMARY KEY (consumer, event_id)\n"
-    ");\n";
-
-static const struct ej_migration common_migration = {"000_common.sql", common_migration_sql};
-
-/* The built-in second migration: the mail tables every service schema shares (see mail.h; all
- * their SQL but this DDL is in mail.c). */
-static const char common_mail_migration_sql[] =
-    "CREATE TABLE IF NOT EXISTS mail_templates (\n"
-    "    key text PRIMARY KEY,\n"
-    "    subject text NOT NULL,\n"
-    "    body_text text NOT NULL,\n"
-    "    updated_at timestamptz NOT NULL DEFAULT now(),\n"
-    "    updated_by text NOT NULL DEFAULT ''\n"
-    ");\n"
-    "CREATE TABLE IF NOT EXISTS mail_outbox (\n"
-    "    id uuid PRIMARY KEY,\n"
-    "    to_addr text NOT NULL,\n"
-    "    subject text NOT NULL,\n"
-    "    body text NOT NULL,\n"
-    "    created_at timestamptz NOT NULL DEFAULT now(),\n"
-    "    attempts integer NOT NULL DEFAULT 0,\n"
-    "    next_attempt_at timestamptz NOT NULL DEFAULT now(),\n"
-    "    sent_at timestamptz,\n"
-    "    failed_at timestamptz,\n"
-    "    last_error text NOT NULL DEFAULT ''\n"
-    ");\n"
-    "CREATE INDEX IF NOT EXISTS mail_outbox_due ON mail_outbox (next_attempt_at)\n"
-    "    WHERE sent_at IS NULL AND failed_at IS NULL;\n";
-
-static const struct ej_migration common_mail_migration = {"000_common_mail.sql",
-                                                          common_mail_migration_sql};
-
 /* Copies libpq's (possibly multi-line) message into err->msg as one line. */
 static enum ej_status db_err_msg(struct ej_err *err, enum ej_status st, const char *field,
                                  const char *context, const char *msg)
@@ -584,16 +530,6 @@ enum ej_status ej_db_migrate(struct ej_db *db, const struct ej_migration *migrat
         if (st != EJ_OK)
                 goto out_unlock;
 
-        if (!db_applied(applied, common_migration.name)) {
-                st = db_apply(db, &common_migration, err);
-                if (st != EJ_OK)
-                        goto out_unlock;
-        }
-        if (!db_applied(applied, common_mail_migration.name)) {
-                st = db_apply(db, &common_mail_migration, err);
-                if (st != EJ_OK)
-                        goto out_unlock;
-        }
         for (size_t i = 0; i < n; i++) {
                 if (db_applied(applied, migrations[i].name))
                         continue;

@@ -10,9 +10,10 @@
  *
  * Migrations: each service embeds its numbered SQL files (services/<svc>/schema/NNN_name.sql,
  * see tools/embed-sql.sh). ej_db_migrate applies the ones not yet recorded, each in its own
- * transaction, under an advisory lock so replicas starting together do not collide. It also
- * creates the tables every service shares: <schema>.schema_migrations, <schema>.outbox and
- * <schema>.processed_events (see events.h).
+ * transaction, under an advisory lock so replicas starting together do not collide, and keeps
+ * the record in <schema>.schema_migrations, which it creates. The modules that own tables every
+ * service shares give their DDL as a migration of their own (ej_events_migration in events.h,
+ * ej_mail_migration in mail.h); the runtime applies those first (ej_service_migrate).
  */
 #ifndef EJ_DB_H
 #define EJ_DB_H

@@ -29,6 +29,29 @@
 #define CONSUMER_MAX_NAK_DELAY 30000
 #define CONSUMER_REBIND_ERRORS 5 /* consecutive fetch errors before binding again */
 
+/* The tables of this module in every service schema. The name, older than this module's
+ * owning its DDL, is what schema_migrations records; the DDL is idempotent. */
+static const char events_ddl[] =
+    "CREATE TABLE IF NOT EXISTS outbox (\n"
+    "    seq bigserial PRIMARY KEY,\n"
+    "    id uuid NOT NULL UNIQUE,\n"
+    "    subject text NOT NULL,\n"
+    "    type text NOT NULL,\n"
+    "    actor text NOT NULL DEFAULT '',\n"
+    "    payload bytea NOT NULL,\n"
+    "    created_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    published_at timestamptz\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;\n"
+    "CREATE TABLE IF NOT EXISTS processed_events (\n"
+    "    consumer text NOT NULL,\n"
+    "    event_id uuid NOT NULL,\n"
+    "    processed_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    PRIMARY KEY (consumer, event_id)\n"
+    ");\n";
+
+const struct ej_migration ej_events_migration = {"000_common.sql", events_ddl};
+
 /*
  * The outbox row and the wake-up of the relays in one statement: pg_notify is transactional,
  * so relays hear of the event only when the caller's transaction commits. The channel is the

@@ -31,6 +31,12 @@
 
 #define EJ_EVENTS_STREAM "EJ_EVENTS"
 
+/* The DDL of the tables this module owns in every service schema: <schema>.outbox and
+ * <schema>.processed_events. The runtime applies it before the service's own migrations
+ * (ej_service_migrate in service.h); a program without the runtime passes it to ej_db_migrate
+ * first. */
+extern const struct ej_migration ej_events_migration;
+
 /* Appends an event to the outbox in the caller's open transaction. `subject` is
  * "ej.evt.<service>.<event>", `type` is "<entity>.<event>" ("user.registered"), `actor` the user
  * id that caused it (NULL or "" for the system), `payload` the event's own message. On success

@@ -26,6 +26,33 @@
 
 /* ---- SQL of the shared mail tables ---- */
 
+/* Their DDL, in every service schema. The name, older than this module's owning its DDL, is
+ * what schema_migrations records; the DDL is idempotent. */
+static const char mail_ddl[] =
+    "CREATE TABLE IF NOT EXISTS mail_templates (\n"
+    "    key text PRIMARY KEY,\n"
+    "    subject text NOT NULL,\n"
+    "    body_text text NOT NULL,\n"
+    "    updated_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    updated_by text NOT NULL DEFAULT ''\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS mail_outbox (\n"
+    "    id uuid PRIMARY KEY,\n"
+    "    to_addr text NOT NULL,\n"
+    "    subject text NOT NULL,\n"
+    "    body text NOT NULL,\n"
+    "    created_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    attempts integer NOT NULL DEFAULT 0,\n"
+    "    next_attempt_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    sent_at timestamptz,\n"
+    "    failed_at timestamptz,\n"
+    "    last_error text NOT NULL DEFAULT ''\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS mail_outbox_due ON mail_outbox (next_attempt_at)\n"
+    "    WHERE sent_at IS NULL AND failed_at IS NULL;\n";
+
+const struct ej_migration ej_mail_migration = {"000_common_mail.sql", mail_ddl};
+
 static const char sql_template_get[] =
     "SELECT key, subject, body_text,"
     " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), updated_by"

@@ -11,8 +11,8 @@
  * with exponential backoff (30 s doubling to 1 h); a permanent rejection (5xx) stops after a
  * few attempts and is logged. A mail server that is down delays mail, never a request.
  *
- * Both tables are created in every service schema by the built-in migration in db.c; mail.c
- * holds all SQL of these shared tables, the way events.c does for the outbox.
+ * Both tables live in every service schema; mail.c holds all their SQL, their DDL included
+ * (ej_mail_migration), the way events.c does for the outbox.
  *
  * Templates: subject and plain-text body with {{name}} placeholders (names are [a-z0-9_]).
  * Rendering fails with EJ_ERR_INVALID when a placeholder has no value; {{site_name}} falls back
@@ -38,6 +38,11 @@
 #define EJ_MAIL_SUBJECT_MAX  300   /* longest template subject (bytes) */
 #define EJ_MAIL_BODY_MAX     65536 /* longest template body (bytes) */
 #define EJ_MAIL_DEFAULT_FROM "EasyJournal <no-reply@easyjournal.local>"
+
+/* The DDL of <schema>.mail_templates and <schema>.mail_outbox. The runtime applies it before
+ * the service's own migrations (ej_service_migrate in service.h); a program without the runtime
+ * passes it to ej_db_migrate. */
+extern const struct ej_migration ej_mail_migration;
 
 /* The default template keys ej_mail_seed_defaults installs. */
 #define EJ_MAIL_TPL_VERIFY_EMAIL    "verify_email"

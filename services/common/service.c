@@ -17,6 +17,8 @@
 #include "log.h"
 #include "mail.h"
 #include "metrics.h"
+#include "optable.h"
+#include "rpc.h"
 
 #define SVC_CONNECT_WAIT_MS 10000 /* NATS and PostgreSQL may still be starting */
 #define SVC_POLL_MS         250   /* how soon a worker notices the stop flag */
@@ -52,7 +54,7 @@ struct svc_worker {
         struct ej_db *db;
         struct ej_arena *arena;
         /* Metric series looked up once, then updated without locks: [op][status], where op
-         * n_ops stands for unknown verbs. */
+         * n_ops stands for unknown methods. */
         struct ej_counter **counters;
         struct ej_histogram **durations;
 };
@@ -77,6 +79,10 @@ struct svc_slow_queue {
 
 struct svc_runtime {
         const struct ej_service_def *def;
+        char name[EJ_RPC_NAME_MAX];       /* "users": schema, queue group, subjects */
+        char prefix[EJ_RPC_NAME_MAX + 4]; /* "ej.users." */
+        struct ej_optable_op *ops;        /* the op table (optable.h), n_ops rows */
+        size_t n_ops;
         struct svc_settings cfg;
         struct ej_bus *bus;
         struct ej_metrics *metrics;
@@ -163,16 +169,16 @@ static bool ready(void *ud)
         return !atomic_load(&rt->stopping) && ej_bus_connected(rt->bus);
 }
 
-static const struct ej_op *find_op(const struct ej_service_def *def, const char *verb,
-                                   size_t *index)
+static const struct ej_optable_op *find_op(const struct svc_runtime *rt, const char *method,
+                                           size_t *index)
 {
-        for (size_t i = 0; i < def->n_ops; i++) {
-                if (strcmp(def->ops[i].verb, verb) == 0) {
+        for (size_t i = 0; i < rt->n_ops; i++) {
+                if (strcmp(rt->ops[i].method, method) == 0) {
                         *index = i;
-                        return &def->ops[i];
+                        return &rt->ops[i];
                 }
         }
-        *index = def->n_ops;
+        *index = rt->n_ops;
         return NULL;
 }
 
@@ -196,9 +202,8 @@ static double mono_seconds(void)
 static void count(struct svc_worker *w, size_t op_index, const char *verb, enum ej_status st,
                   double seconds)
 {
-        const struct ej_service_def *def = w->rt->def;
         size_t slot = op_index * EJ_STATUS_COUNT + (size_t)st;
-        const char *op_label = op_index < def->n_ops ? verb : "unknown";
+        const char *op_label = op_index < w->rt->n_ops ? verb : "unknown";
         char labels[160];
 
         if ((unsigned)st >= EJ_STATUS_COUNT)
@@ -266,10 +271,11 @@ static bool slow_push(struct svc_runtime *rt, natsMsg *msg, double t0)
  * EJ_OK, answers the request with that status without running it. */
 static bool handle(struct svc_worker *w, natsMsg *msg, double t0, enum ej_status refuse)
 {
-        const struct ej_service_def *def = w->rt->def;
+        const struct svc_runtime *rt = w->rt;
         const char *subject = natsMsg_GetSubject(msg);
-        const char *verb = strrchr(subject, '.');
-        const struct ej_op *op;
+        size_t plen = strlen(rt->prefix);
+        const char *verb = subject;
+        const struct ej_optable_op *op;
         size_t op_index;
         struct ej_call call;
         struct ej_err err;
@@ -281,14 +287,17 @@ static bool handle(struct svc_worker *w, natsMsg *msg, double t0, enum ej_status
         const char *extra[3] = {NULL, NULL, NULL};
         enum ej_status st;
 
-        verb = verb ? verb + 1 : subject;
+        /* The method is all of the subject after "ej.<service>.". */
+        if (strncmp(subject, rt->prefix, plen) == 0)
+                verb = subject + plen;
         ej_arena_reset(w->arena);
         ej_err_clear(&err);
         alloc = ej_arena_pb_allocator(w->arena);
         call.arena = w->arena;
         call.db = w->db;
         call.bus = w->rt->bus;
-        call.svc = def->svc;
+        call.svc = rt->def->svc;
+        call.service = rt->name;
         call.request_id = header(msg, EJ_HDR_REQUEST_ID, "");
         call.user_id = header(msg, EJ_HDR_USER_ID, "");
         call.roles = header(msg, EJ_HDR_ROLES, "");
@@ -301,10 +310,14 @@ static bool handle(struct svc_worker *w, natsMsg *msg, double t0, enum ej_status
                 call.request_id = rid;
         }
 
-        op = find_op(def, verb, &op_index);
+        op = find_op(rt, verb, &op_index);
         if (op == NULL) {
-                st = ej_err_set(&err, EJ_ERR_NOT_FOUND, NULL, "unknown operation %s.%s", def->name,
+                st = ej_err_set(&err, EJ_ERR_NOT_FOUND, NULL, "unknown operation %s.%s", rt->name,
                                 verb);
+                goto reply;
+        }
+        if (op->service_only && call.user_id[0] != '\0') {
+                st = ej_err_set(&err, EJ_ERR_FORBIDDEN, NULL, "%s is for services only", verb);
                 goto reply;
         }
         if (op->slow && !w->slow) {
@@ -427,7 +440,6 @@ static void worker_free(struct svc_worker *w)
 static enum ej_status worker_prepare(struct svc_runtime *rt, struct svc_worker *w, int i, bool slow,
                                      struct ej_db **first_db, struct ej_err *err)
 {
-        const struct ej_service_def *def = rt->def;
         char subject[128];
         enum ej_status st = EJ_OK;
         natsStatus s;
@@ -436,22 +448,22 @@ static enum ej_status worker_prepare(struct svc_runtime *rt, struct svc_worker *
         w->index = i;
         w->slow = slow;
         w->arena = ej_arena_create(SVC_ARENA_BLOCK);
-        w->counters = xcalloc((def->n_ops + 1) * EJ_STATUS_COUNT, sizeof(*w->counters));
-        w->durations = xcalloc(def->n_ops + 1, sizeof(*w->durations));
+        w->counters = xcalloc((rt->n_ops + 1) * EJ_STATUS_COUNT, sizeof(*w->counters));
+        w->durations = xcalloc(rt->n_ops + 1, sizeof(*w->durations));
         if (!slow && i == 0 && *first_db) {
                 w->db = *first_db;
                 *first_db = NULL;
         } else {
-                st = ej_db_connect(&w->db, rt->cfg.db_url, def->name, SVC_CONNECT_WAIT_MS, err);
+                st = ej_db_connect(&w->db, rt->cfg.db_url, rt->name, SVC_CONNECT_WAIT_MS, err);
                 if (st != EJ_OK)
                         return st;
         }
         if (slow)
                 return EJ_OK;
-        if (snprintf(subject, sizeof(subject), "ej.%s.>", def->name) >= (int)sizeof(subject))
+        if (snprintf(subject, sizeof(subject), "%s>", rt->prefix) >= (int)sizeof(subject))
                 return ej_err_set(err, EJ_ERR_INVALID, NULL, "service name %s is too long",
-                                  def->name);
-        s = natsConnection_QueueSubscribeSync(&w->sub, ej_bus_conn(rt->bus), subject, def->name);
+                                  rt->name);
+        s = natsConnection_QueueSubscribeSync(&w->sub, ej_bus_conn(rt->bus), subject, rt->name);
         if (s != NATS_OK)
                 return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot subscribe to %s: %s",
                                   subject, natsStatus_GetText(s));
@@ -509,10 +521,10 @@ static void stop_slow(struct svc_runtime *rt)
         }
 }
 
-static bool has_slow_ops(const struct ej_service_def *def)
+static bool has_slow_ops(const struct svc_runtime *rt)
 {
-        for (size_t i = 0; i < def->n_ops; i++)
-                if (def->ops[i].slow)
+        for (size_t i = 0; i < rt->n_ops; i++)
+                if (rt->ops[i].slow)
                         return true;
         return false;
 }
@@ -528,7 +540,7 @@ static enum ej_status service_start(struct svc_runtime *rt, struct ej_err *err)
 
         if (def->start == NULL)
                 return EJ_OK;
-        st = ej_db_pool_create(&rt->env.db_pool, rt->cfg.db_url, def->name, SVC_POOL_IDLE, err);
+        st = ej_db_pool_create(&rt->env.db_pool, rt->cfg.db_url, rt->name, SVC_POOL_IDLE, err);
         if (st != EJ_OK)
                 return st;
         rt->env.bus = rt->bus;
@@ -561,9 +573,16 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         memset(&rt, 0, sizeof(rt));
         rt.def = def;
         atomic_init(&rt.stopping, 0);
-        st = load_settings(&rt.cfg, err);
-        if (st != EJ_OK)
+        st = ej_rpc_service_name(def->api, rt.name, sizeof(rt.name), err);
+        if (st == EJ_OK)
+                st = ej_optable_build(def, &rt.ops, &rt.n_ops, err);
+        if (st == EJ_OK)
+                st = load_settings(&rt.cfg, err);
+        if (st != EJ_OK) {
+                free(rt.ops);
                 return st;
+        }
+        snprintf(rt.prefix, sizeof(rt.prefix), "ej.%s.", rt.name);
         pthread_mutex_init(&rt.slow_q.mu, NULL);
         pthread_cond_init(&rt.slow_q.cv, NULL);
         rt.slow_q.cap = (size_t)rt.cfg.slow_queue;
@@ -578,7 +597,7 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         signal(SIGPIPE, SIG_IGN);
 
         rt.metrics = ej_metrics_create();
-        snprintf(conn_name, sizeof(conn_name), "ej-%s", def->name);
+        snprintf(conn_name, sizeof(conn_name), "ej-%s", rt.name);
         bopt.url = rt.cfg.nats_url;
         bopt.name = conn_name;
         bopt.connect_wait_ms = SVC_CONNECT_WAIT_MS;
@@ -587,9 +606,11 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         if (st != EJ_OK)
                 goto out;
 
-        st = ej_db_connect(&first_db, rt.cfg.db_url, def->name, SVC_CONNECT_WAIT_MS, err);
+        st = ej_db_connect(&first_db, rt.cfg.db_url, rt.name, SVC_CONNECT_WAIT_MS, err);
         if (st == EJ_OK)
-                st = ej_db_migrate(first_db, def->migrations, def->n_migrations, err);
+                st = ej_service_migrate(first_db, def->migrations, def->n_migrations, err);
+        if (st == EJ_OK && def->migrated)
+                st = def->migrated(def->svc, first_db, err);
         if (st != EJ_OK)
                 goto out;
         st = ej_events_ensure_stream(ej_bus_conn(rt.bus), err);
@@ -597,7 +618,7 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
                 goto out;
         memset(&rcfg, 0, sizeof(rcfg));
         rcfg.conninfo = rt.cfg.db_url;
-        rcfg.schema = def->name;
+        rcfg.schema = rt.name;
         rcfg.nc = ej_bus_conn(rt.bus);
         rcfg.poll_ms = (int)rt.cfg.relay_poll_ms;
         rcfg.hold_ms = (int)rt.cfg.relay_hold_ms;
@@ -611,7 +632,7 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
 
                 memset(&ccfg, 0, sizeof(ccfg));
                 ccfg.conninfo = rt.cfg.db_url;
-                ccfg.schema = def->name;
+                ccfg.schema = rt.name;
                 ccfg.nc = ej_bus_conn(rt.bus);
                 ccfg.durable = def->consumers[i].durable;
                 ccfg.filter = def->consumers[i].filter;
@@ -625,7 +646,7 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         /* Mail queued by this service (mail.h) is sent by a thread of its own. */
         if (rt.cfg.mail.smtp.url != NULL) {
                 rt.cfg.mail.conninfo = rt.cfg.db_url;
-                rt.cfg.mail.schema = def->name;
+                rt.cfg.mail.schema = rt.name;
                 st = ej_http_global_init(err);
                 if (st == EJ_OK)
                         st = ej_mailer_start(&rt.mailer, &rt.cfg.mail, err);
@@ -642,7 +663,7 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         rt.workers = xcalloc((size_t)rt.cfg.workers, sizeof(*rt.workers));
         for (long i = 0; i < rt.cfg.workers && st == EJ_OK; i++)
                 st = worker_prepare(&rt, &rt.workers[i], (int)i, false, &first_db, err);
-        if (has_slow_ops(def)) {
+        if (has_slow_ops(&rt)) {
                 rt.n_slow = rt.cfg.slow_workers;
                 rt.slow = xcalloc((size_t)rt.n_slow, sizeof(*rt.slow));
                 for (long i = 0; i < rt.n_slow && st == EJ_OK; i++)
@@ -679,7 +700,7 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
                 ej_info(NULL, "admin endpoint on port %d", ej_health_port(rt.health));
         }
         ej_info(NULL, "ready: %ld workers on ej.%s.> (queue %s), %ld for slow operations",
-                rt.cfg.workers, def->name, def->name, rt.n_slow);
+                rt.cfg.workers, rt.name, rt.name, rt.n_slow);
 
         sig = wait_for_stop(&stop_set);
         ej_info(NULL, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -708,7 +729,92 @@ out:
         ej_db_destroy(first_db);
         ej_bus_destroy(rt.bus, SVC_BUS_CLOSE_MS);
         ej_metrics_destroy(rt.metrics);
+        free(rt.ops);
         if (st == EJ_OK)
                 ej_info(NULL, "stopped");
         return st;
+}
+
+enum ej_status ej_service_check(const struct ej_service_def *def, struct ej_err *err)
+{
+        struct ej_optable_op *ops = NULL;
+        size_t n = 0;
+        enum ej_status st = ej_optable_build(def, &ops, &n, err);
+
+        free(ops);
+        return st;
+}
+
+enum ej_status ej_service_migrate(struct ej_db *db, const struct ej_migration *own, size_t n,
+                                  struct ej_err *err)
+{
+        /* The shared tables first: the service's own migrations may refer to them. */
+        const struct ej_migration *shared[] = {&ej_events_migration, &ej_mail_migration};
+        size_t n_shared = sizeof(shared) / sizeof(shared[0]);
+        struct ej_migration *all = xcalloc(n_shared + n, sizeof(*all));
+        enum ej_status st;
+
+        for (size_t i = 0; i < n_shared; i++)
+                all[i] = *shared[i];
+        for (size_t i = 0; i < n; i++)
+                all[n_shared + i] = own[i];
+        st = ej_db_migrate(db, all, n_shared + n, err);
+        free(all);
+        return st;
+}
+
+int ej_service_main(const struct ej_service_def *def, int argc, char **argv)
+{
+        char name[EJ_RPC_NAME_MAX];
+        struct ej_err err;
+        enum ej_status st;
+        bool inited = false;
+        int rc = 0;
+
+        ej_err_clear(&err);
+        st = ej_rpc_service_name(def->api, name, sizeof(name), &err);
+        if (st != EJ_OK) {
+                fprintf(stderr, "%s: cannot start: %s\n", argc > 0 ? argv[0] : "ej", err.msg);
+                return 1;
+        }
+        ej_log_init(name, ej_env_str("EJ_LOG_LEVEL", "info"));
+        /* A handler table that does not match the .proto is a build mistake: say so before
+         * anything starts. */
+        st = ej_service_check(def, &err);
+        if (st == EJ_OK)
+                st = ej_ids_init(&err);
+        if (st == EJ_OK && argc <= 1) {
+                /* Threads the service starts in init must not take the stop signals either:
+                 * only ej_service_run's sigwait does. */
+                sigset_t stop_set;
+
+                sigemptyset(&stop_set);
+                sigaddset(&stop_set, SIGTERM);
+                sigaddset(&stop_set, SIGINT);
+                pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+        }
+        if (st == EJ_OK && def->init) {
+                inited = true;
+                st = def->init(def->svc, &err);
+        }
+        if (st == EJ_OK && argc > 1) {
+                if (def->command) {
+                        rc = def->command(def->svc, argc, argv);
+                } else {
+                        fprintf(stderr,
+                                "ej-%s: takes no arguments (settings come from the "
+                                "environment)\n",
+                                name);
+                        rc = 2;
+                }
+        } else if (st == EJ_OK) {
+                st = ej_service_run(def, &err);
+        }
+        if (inited && def->fini)
+                def->fini(def->svc);
+        if (st != EJ_OK) {
+                fprintf(stderr, "ej-%s: cannot start: %s\n", name, err.msg);
+                rc = 1;
+        }
+        return rc;
 }

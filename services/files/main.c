@@ -1,6 +1,7 @@
-/* ej-files: file storage. Wiring only: settings, libmagic, the storage backend, the operation
- * table, and the runtime's start and stop hooks, which run the uploads in progress and the
- * sweeper on the runtime's NATS connection and database pool. */
+/* ej-files: file storage. Wiring only: settings, libmagic, the storage backend, the handler
+ * table, and the hooks the runtime calls (service.h): init/fini for the service's own resources,
+ * start/stop for the uploads in progress and the sweeper, which run on the runtime's NATS
+ * connection and database pool. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,23 +27,17 @@ static const struct ej_service_consumer files_consumers[] = {
     {"files-user-erased", "ej.evt.users.erased", files_on_user_erased},
 };
 
-static const struct ej_op files_ops[] = {
-    /* ej.files.upload.begin (the runtime dispatches on the subject's last word) */
-    {"begin", &ej__files__upload_begin__descriptor, &ej__files__upload_begin_reply__descriptor,
-     files_begin, false},
-    /* ej.files.download.open */
-    {"open", &ej__files__download_open__descriptor, &ej__files__file_meta__descriptor, files_open,
-     false},
-    {"read", &ej__files__file_read__descriptor, &ej__files__file_data__descriptor, files_read,
-     false},
-    {"attach", &ej__files__attach_request__descriptor, &ej__files__file_info__descriptor,
-     files_attach, false},
-    {"blind_copy", &ej__files__blind_copy_request__descriptor, &ej__files__file_info__descriptor,
-     files_blind, false},
-    {"info", &ej__files__info_request__descriptor, &ej__files__file_info__descriptor, files_info,
-     false},
-    {"gdpr_export", &ej__common__gdpr_export_request__descriptor,
-     &ej__common__gdpr_export_part__descriptor, files_gdpr_export, false},
+/* The handlers of `service Files` (proto/files.proto), one per method, and the files service's
+ * own answer to gdpr_export (service Gdpr, common.proto; gdpr_erase keeps the runtime's empty
+ * default: erasure acts on the event user.erased). */
+static const struct ej_handler files_handlers[] = {
+    {"upload_begin", files_begin, 0},
+    {"download_open", files_open, 0},
+    {"read", files_read, 0},
+    {"attach", files_attach, 0},
+    {"blind_copy", files_blind, 0},
+    {"info", files_info, 0},
+    {"gdpr_export", files_gdpr_export, 0},
 };
 
 /* Reads the settings (see README and deploy/local/stack.sh for the variables). */
@@ -191,53 +186,53 @@ static void ctx_free(struct files_ctx *ctx)
         files_magic_close(ctx->magic);
 }
 
-int main(void)
+/* The service's own resources, before the runtime takes requests (ej_service_main's init). */
+static enum ej_status init(void *svc, struct ej_err *err)
 {
-        struct files_ctx ctx;
-        struct ej_err err;
-        struct ej_service_def def;
+        struct files_ctx *ctx = svc;
         enum ej_status st;
 
-        memset(&ctx, 0, sizeof(ctx));
-        ej_err_clear(&err);
-        ej_log_init("files", ej_env_str("EJ_LOG_LEVEL", "info"));
-        st = ej_ids_init(&err);
-        if (st == EJ_OK && sodium_init() < 0)
-                st = ej_err_set(&err, EJ_ERR_INTERNAL, NULL, "libsodium does not start");
+        st = sodium_init() < 0 ? ej_err_set(err, EJ_ERR_INTERNAL, NULL, "libsodium does not start")
+                               : EJ_OK;
         if (st == EJ_OK)
-                st = ej_http_global_init(&err);
+                st = ej_http_global_init(err);
         if (st == EJ_OK)
-                st = load_config(&ctx.cfg, &err);
+                st = load_config(&ctx->cfg, err);
         if (st == EJ_OK)
-                st = files_magic_open(&ctx.magic, &err);
+                st = files_magic_open(&ctx->magic, err);
         if (st == EJ_OK)
-                st = files_tmp_prepare(&ctx.cfg, &err);
+                st = files_tmp_prepare(&ctx->cfg, err);
         if (st == EJ_OK)
-                st = open_storage(&ctx, &err);
-        if (st != EJ_OK) {
-                fprintf(stderr, "ej-files: cannot start: %s\n", err.msg);
-                ctx_free(&ctx);
-                return 1;
-        }
-        ej_info(NULL, "replica %s, %s storage, uploads on ej.upload.%s.*", ctx.cfg.replica,
-                storage_kind(ctx.storage), ctx.cfg.replica);
+                st = open_storage(ctx, err);
+        if (st == EJ_OK)
+                ej_info(NULL, "replica %s, %s storage, uploads on ej.upload.%s.*", ctx->cfg.replica,
+                        storage_kind(ctx->storage), ctx->cfg.replica);
+        return st;
+}
 
-        memset(&def, 0, sizeof(def));
-        def.name = "files";
-        def.ops = files_ops;
-        def.n_ops = sizeof(files_ops) / sizeof(files_ops[0]);
-        def.migrations = ej_files_migrations;
-        def.n_migrations = ej_files_migrations_n;
-        def.svc = &ctx;
-        def.consumers = files_consumers;
-        def.n_consumers = sizeof(files_consumers) / sizeof(files_consumers[0]);
-        def.start = files_start;
-        def.stop = files_stop;
-        st = ej_service_run(&def, &err);
-        ctx_free(&ctx);
-        if (st != EJ_OK) {
-                fprintf(stderr, "ej-files: cannot start: %s\n", err.msg);
-                return 1;
-        }
-        return 0;
+static void fini(void *svc)
+{
+        ctx_free(svc);
+}
+
+int main(int argc, char **argv)
+{
+        struct files_ctx ctx;
+        const struct ej_service_def def = {
+            .api = &ej__files__files__descriptor,
+            .handlers = files_handlers,
+            .n_handlers = sizeof(files_handlers) / sizeof(files_handlers[0]),
+            .migrations = ej_files_migrations,
+            .n_migrations = ej_files_migrations_n,
+            .svc = &ctx,
+            .consumers = files_consumers,
+            .n_consumers = sizeof(files_consumers) / sizeof(files_consumers[0]),
+            .start = files_start,
+            .stop = files_stop,
+            .init = init,
+            .fini = fini,
+        };
+
+        memset(&ctx, 0, sizeof(ctx));
+        return ej_service_main(&def, argc, argv);
 }

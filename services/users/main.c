@@ -1,5 +1,5 @@
-/* ej-users: accounts and sessions. Wiring only: settings, the operation table, the runtime, and
- * the operator commands:
+/* ej-users: accounts and sessions. Wiring only: the handler table, the service's start-up
+ * hooks for the runtime (service.h), and the operator commands:
  *   ej-users                                   serve ej.users.* (EJ_DB_URL, EJ_NATS_URL, ...)
  *   ej-users create-user --email E --name N [--roles admin,editor] [--password-stdin] [--update]
  *   ej-users seed-bench --count N
@@ -10,8 +10,6 @@
 #include <string.h>
 
 #include "config.h"
-#include "ids.h"
-#include "log.h"
 #include "mail.h"
 #include "service.h"
 #include "users.h"
@@ -20,60 +18,49 @@
 extern const struct ej_migration ej_users_migrations[];
 extern const unsigned long ej_users_migrations_n;
 
-/* SLOW_OP: an operation that hashes or verifies a password (argon2id, tens of milliseconds of
- * CPU and 64 MiB): the runtime runs it on its slow pool (service.h), so a burst of logins
- * never holds up the requests behind it, and at most EJ_SLOW_WORKERS hashes run at once. */
-#define OP(verb, req, resp)                                                                        \
-        {                                                                                          \
-#verb, &ej__users__##req##__descriptor, &resp##__descriptor, users_##verb, false   \
-        }
-#define SLOW_OP(verb, req, resp)                                                                   \
-        {                                                                                          \
-#verb, &ej__users__##req##__descriptor, &resp##__descriptor, users_##verb, true    \
-        }
-static const struct ej_op users_ops[] = {
-    /* Subject ej.users.register until the proto names the operation register_account. */
-    {"register", &ej__users__register_request__descriptor,
-     &ej__users__register_response__descriptor, users_register_account, true},
-    OP(verify_email, token_request, ej__users__user_response),
-    OP(resend_verification, resend_verification_request, ej__common__empty),
-    SLOW_OP(login, login_request, ej__users__login_response),
-    OP(logout, logout_request, ej__common__empty),
-    OP(authenticate, authenticate_request, ej__users__principal),
-    OP(me, me_request, ej__users__me_response),
-    OP(update_profile, update_profile_request, ej__users__me_response),
-    SLOW_OP(change_password, change_password_request, ej__common__empty),
-    OP(request_password_reset, password_reset_request, ej__common__empty),
-    SLOW_OP(reset_password, reset_password_request, ej__common__empty),
-    SLOW_OP(change_email, change_email_request, ej__common__empty),
-    OP(confirm_email_change, token_request, ej__users__user_response),
-    SLOW_OP(accept_invitation, accept_invitation_request, ej__users__user_response),
-    OP(invite_user, invite_user_request, ej__users__invite_user_response),
-    OP(get_consent, get_consent_request, ej__users__consent_version),
-    OP(accept_consent, accept_consent_request, ej__common__empty),
-    OP(withdraw_consent, withdraw_consent_request, ej__common__empty),
-    OP(get_privacy, get_privacy_request, ej__users__privacy_policy),
-    OP(export_my_data, export_my_data_request, ej__users__export_my_data_response),
-    SLOW_OP(request_erasure, request_erasure_request, ej__common__empty),
-    OP(confirm_erasure, token_request, ej__common__empty),
-    OP(list_users, list_users_request, ej__users__list_users_response),
-    OP(get_user, user_id_request, ej__users__user_response),
-    OP(create_user, create_user_request, ej__users__user_response),
-    OP(update_user, update_user_request, ej__users__user_response),
-    OP(grant_role, role_request, ej__users__user_response),
-    OP(revoke_role, role_request, ej__users__user_response),
-    OP(deactivate_user, user_id_request, ej__users__user_response),
-    OP(reactivate_user, user_id_request, ej__users__user_response),
-    OP(erase_user, user_id_request, ej__common__empty),
-    OP(list_activity, list_activity_request, ej__users__list_activity_response),
-    OP(publish_consent, publish_consent_request, ej__users__consent_version),
-    OP(consent_stats, consent_stats_request, ej__users__consent_stats),
-    OP(set_privacy, set_privacy_request, ej__users__privacy_policy),
-    OP(list_mail_templates, list_mail_templates_request, ej__users__list_mail_templates_response),
-    OP(update_mail_template, update_mail_template_request, ej__users__mail_template),
+/* The handlers of `service Users` (proto/users.proto), one per method. EJ_OP_SLOW marks an
+ * operation that hashes or verifies a password (argon2id, tens of milliseconds of CPU and
+ * 64 MiB): the runtime runs it on its slow pool (service.h), so a burst of logins never holds
+ * up the requests behind it, and at most EJ_SLOW_WORKERS hashes run at once. */
+static const struct ej_handler users_handlers[] = {
+    {"register_account", users_register_account, EJ_OP_SLOW},
+    {"verify_email", users_verify_email, 0},
+    {"resend_verification", users_resend_verification, 0},
+    {"login", users_login, EJ_OP_SLOW},
+    {"logout", users_logout, 0},
+    {"authenticate", users_authenticate, 0},
+    {"me", users_me, 0},
+    {"update_profile", users_update_profile, 0},
+    {"change_password", users_change_password, EJ_OP_SLOW},
+    {"request_password_reset", users_request_password_reset, 0},
+    {"reset_password", users_reset_password, EJ_OP_SLOW},
+    {"change_email", users_change_email, EJ_OP_SLOW},
+    {"confirm_email_change", users_confirm_email_change, 0},
+    {"accept_invitation", users_accept_invitation, EJ_OP_SLOW},
+    {"invite_user", users_invite_user, 0},
+    {"get_consent", users_get_consent, 0},
+    {"accept_consent", users_accept_consent, 0},
+    {"withdraw_consent", users_withdraw_consent, 0},
+    {"get_privacy", users_get_privacy, 0},
+    {"export_my_data", users_export_my_data, 0},
+    {"request_erasure", users_request_erasure, EJ_OP_SLOW},
+    {"confirm_erasure", users_confirm_erasure, 0},
+    {"list_users", users_list_users, 0},
+    {"get_user", users_get_user, 0},
+    {"create_user", users_create_user, 0},
+    {"update_user", users_update_user, 0},
+    {"grant_role", users_grant_role, 0},
+    {"revoke_role", users_revoke_role, 0},
+    {"deactivate_user", users_deactivate_user, 0},
+    {"reactivate_user", users_reactivate_user, 0},
+    {"erase_user", users_erase_user, 0},
+    {"list_activity", users_list_activity, 0},
+    {"publish_consent", users_publish_consent, 0},
+    {"consent_stats", users_consent_stats, 0},
+    {"set_privacy", users_set_privacy, 0},
+    {"list_mail_templates", users_list_mail_templates, 0},
+    {"update_mail_template", users_update_mail_template, 0},
 };
-#undef OP
-#undef SLOW_OP
 
 static void usage(void)
 {
@@ -84,7 +71,15 @@ static void usage(void)
                 "       ej-users seed-bench --count N\n");
 }
 
-/* Connects to EJ_DB_URL, applies the migrations and installs the default mail templates. */
+/* The default mail templates, once the schema is there. */
+static enum ej_status seed(void *svc, struct ej_db *db, struct ej_err *err)
+{
+        (void)svc;
+        return ej_mail_seed_defaults(db, err);
+}
+
+/* For the commands: connects to EJ_DB_URL, applies the migrations and seeds as the service
+ * would. */
 static enum ej_status open_db(struct ej_db **db, struct ej_err *err)
 {
         const char *url = ej_env_str("EJ_DB_URL", NULL);
@@ -95,9 +90,9 @@ static enum ej_status open_db(struct ej_db **db, struct ej_err *err)
                                   "EJ_DB_URL is not set (a libpq connection string)");
         st = ej_db_connect(db, url, "users", 10000, err);
         if (st == EJ_OK)
-                st = ej_db_migrate(*db, ej_users_migrations, ej_users_migrations_n, err);
+                st = ej_service_migrate(*db, ej_users_migrations, ej_users_migrations_n, err);
         if (st == EJ_OK)
-                st = ej_mail_seed_defaults(*db, err);
+                st = seed(NULL, *db, err);
         return st;
 }
 
@@ -199,61 +194,42 @@ static int cmd_seed_bench(struct users_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
+static int command(void *svc, int argc, char **argv)
+{
+        if (strcmp(argv[1], "create-user") == 0)
+                return cmd_create_user(svc, argc, argv);
+        if (strcmp(argv[1], "seed-bench") == 0)
+                return cmd_seed_bench(svc, argc, argv);
+        usage();
+        return 2;
+}
+
+static enum ej_status init(void *svc, struct ej_err *err)
+{
+        return users_ctx_init(svc, err);
+}
+
+static void fini(void *svc)
+{
+        users_ctx_free(svc);
+}
+
 int main(int argc, char **argv)
 {
-        struct ej_err err;
         struct users_ctx ctx;
-        struct ej_service_def def;
-        struct ej_db *db = NULL;
-        enum ej_status st;
-        int rc;
+        const struct ej_service_def def = {
+            .api = &ej__users__users__descriptor,
+            .handlers = users_handlers,
+            .n_handlers = sizeof(users_handlers) / sizeof(users_handlers[0]),
+            .migrations = ej_users_migrations,
+            .n_migrations = ej_users_migrations_n,
+            .svc = &ctx,
+            .init = init,
+            .fini = fini,
+            .migrated = seed,
+            .command = command,
+        };
 
-        ej_err_clear(&err);
-        ej_log_init("users", ej_env_str("EJ_LOG_LEVEL", "info"));
-        st = ej_ids_init(&err);
-        if (st == EJ_OK)
-                st = users_ctx_init(&ctx, &err);
-        if (st != EJ_OK) {
-                fprintf(stderr, "ej-users: cannot start: %s\n", err.msg);
-                return 1;
-        }
-        if (argc > 1) {
-                if (strcmp(argv[1], "create-user") == 0)
-                        rc = cmd_create_user(&ctx, argc, argv);
-                else if (strcmp(argv[1], "seed-bench") == 0)
-                        rc = cmd_seed_bench(&ctx, argc, argv);
-                else {
-                        usage();
-                        rc = 2;
-                }
-                users_ctx_free(&ctx);
-                return rc;
-        }
-
-        /* The schema and the default mail templates before the workers take requests. */
-        st = open_db(&db, &err);
-        ej_db_destroy(db);
-        if (st != EJ_OK) {
-                users_ctx_free(&ctx);
-                fprintf(stderr, "ej-users: cannot start: %s\n", err.msg);
-                return 1;
-        }
-        /* EJ_HASH_CONCURRENCY, the older name of the hashing cap, still sizes the slow pool
-         * when EJ_SLOW_WORKERS is not set. */
-        if (getenv("EJ_SLOW_WORKERS") == NULL && getenv("EJ_HASH_CONCURRENCY") != NULL)
-                setenv("EJ_SLOW_WORKERS", getenv("EJ_HASH_CONCURRENCY"), 1);
-        memset(&def, 0, sizeof(def));
-        def.name = "users";
-        def.ops = users_ops;
-        def.n_ops = sizeof(users_ops) / sizeof(users_ops[0]);
-        def.migrations = ej_users_migrations;
-        def.n_migrations = ej_users_migrations_n;
-        def.svc = &ctx;
-        st = ej_service_run(&def, &err);
-        users_ctx_free(&ctx);
-        if (st != EJ_OK) {
-                fprintf(stderr, "ej-users: cannot start: %s\n", err.msg);
-                return 1;
-        }
-        return 0;
+        memset(&ctx, 0, sizeof(ctx));
+        return ej_service_main(&def, argc, argv);
 }

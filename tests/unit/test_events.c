@@ -826,6 +826,7 @@ int main(void)
         snprintf(subj_base, sizeof(subj_base), "ej.evt.t%d", (int)getpid());
 
         if (ej_db_connect(&db, db_url, schema, 5000, &err) != EJ_OK ||
+            ej_db_migrate(db, &ej_events_migration, 1, &err) != EJ_OK ||
             ej_db_migrate(db, test_migrations, 1, &err) != EJ_OK) {
                 fprintf(stderr, "test_events: database: %s\n", err.msg);
                 CHECK(!"database ready");

@@ -35,6 +35,7 @@
 #include "bus.h"
 #include "check.h"
 #include "grant.h"
+#include "harness.h"
 #include "ids.h"
 #include "log.h"
 #include "str.h"
@@ -51,21 +52,15 @@ static struct ej_arena *arena;
 static PGconn *pg;
 static struct ej_grant_key key;
 static char key_hex[2 * EJ_GRANT_KEY_BYTES + 1];
-static char work[1024];      /* the run's temp directory */
-static char files_dir[1100]; /* EJ_FILES_DIR of the running service */
-static char self_dir[1024];  /* the directory of this test's binary */
+static char work[1024];                                /* the run's temp directory */
+static char files_dir[1100];                           /* EJ_FILES_DIR of the running service */
+static char self_dir[1024];                            /* the directory of this test's binary */
+static const char *self_path = "./test_files_service"; /* argv[0] */
 static char run_tag[32];
 static const char *backend = "local";
 static natsSubscription *uploaded_events; /* ej.evt.files.uploaded */
 
 /* ---- plumbing ------------------------------------------------------------------------------ */
-
-static void sleep_ms(long ms)
-{
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-        nanosleep(&ts, NULL);
-}
 
 /* A user id unique to this run. */
 static char *user(const char *who)
@@ -78,43 +73,9 @@ static enum ej_status call(const char *subject, const ProtobufCMessage *req, con
                            const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                            struct ej_err *err)
 {
-        size_t len = req ? protobuf_c_message_get_packed_size(req) : 0;
-        uint8_t *data = xmalloc(len + 1);
-        natsMsg *msg = NULL;
-        natsMsg *reply = NULL;
-        ProtobufCAllocator alloc = ej_arena_pb_allocator(arena);
-        enum ej_status st;
-        natsStatus s;
+        const struct th_caller from = {.user_id = user_id};
 
-        *resp = NULL;
-        ej_err_clear(err);
-        if (req)
-                protobuf_c_message_pack(req, data);
-        s = natsMsg_Create(&msg, subject, NULL, (const char *)data, (int)len);
-        if (s == NATS_OK)
-                s = natsMsgHeader_Set(msg, EJ_HDR_REQUEST_ID, "test-files");
-        if (s == NATS_OK && user_id)
-                s = natsMsgHeader_Set(msg, EJ_HDR_USER_ID, user_id);
-        if (s == NATS_OK)
-                s = natsConnection_RequestMsg(&reply, ej_bus_conn(bus), msg, TIMEOUT_MS);
-        if (s != NATS_OK) {
-                st = ej_err_set(err, s == NATS_NO_RESPONDERS ? EJ_ERR_UNAVAILABLE : EJ_ERR_TIMEOUT,
-                                NULL, "%s: %s", subject, natsStatus_GetText(s));
-                goto out;
-        }
-        st = ej_bus_reply_status(reply, err);
-        if (st == EJ_OK) {
-                *resp = protobuf_c_message_unpack(resp_desc, &alloc,
-                                                  (size_t)natsMsg_GetDataLength(reply),
-                                                  (const uint8_t *)natsMsg_GetData(reply));
-                if (*resp == NULL)
-                        st = ej_err_set(err, EJ_ERR_INTERNAL, NULL, "bad reply");
-        }
-out:
-        natsMsg_Destroy(reply);
-        natsMsg_Destroy(msg);
-        free(data);
-        return st;
+        return th_call(bus, arena, subject, req, &from, resp_desc, TIMEOUT_MS, resp, NULL, err);
 }
 
 static enum ej_status begin(const char *kind, const char *name, int64_t declared,
@@ -128,7 +89,7 @@ static enum ej_status begin(const char *kind, const char *name, int64_t declared
         req.kind = (char *)(uintptr_t)kind;
         req.filename = (char *)(uintptr_t)name;
         req.declared_size = declared;
-        st = call("ej.files.upload.begin", &req.base, user_id,
+        st = call("ej.files.upload_begin", &req.base, user_id,
                   &ej__files__upload_begin_reply__descriptor, &resp, err);
         *out = (Ej__Files__UploadBeginReply *)resp;
         return st;
@@ -287,7 +248,7 @@ static enum ej_status open_file(const char *file_id, const char *user_id, const 
                 req = *range;
         req.file_id = (char *)(uintptr_t)file_id;
         req.grant = (char *)(uintptr_t)(grant ? grant : "");
-        st = call("ej.files.download.open", &req.base, user_id, &ej__files__file_meta__descriptor,
+        st = call("ej.files.download_open", &req.base, user_id, &ej__files__file_meta__descriptor,
                   &resp, err);
         *meta = (Ej__Files__FileMeta *)resp;
         return st;
@@ -786,7 +747,7 @@ static void test_abort(void)
         CHECK(b->idle_timeout_ms == 2000);
         CHECK(send_chunk(b->chunk_subject, 0, pdf, CHUNK, &err) == EJ_OK);
         CHECK(temp_files() == 1);
-        sleep_ms(3500);
+        th_sleep_ms(3500);
         CHECK(temp_files() == 0);
         CHECK(send_chunk(b->chunk_subject, 1, pdf + CHUNK, CHUNK, &err) != EJ_OK);
         CHECK(rows_of(owner) == 0);
@@ -905,6 +866,22 @@ static void test_access(void)
                            &ej__common__gdpr_export_part__descriptor, &resp,
                            &err) == EJ_ERR_FORBIDDEN);
         }
+        /* gdpr_erase: the runtime's default (files acts on the event user.erased instead):
+         * nothing changes, and a person may not ask. */
+        {
+                Ej__Common__GdprEraseRequest er = EJ__COMMON__GDPR_ERASE_REQUEST__INIT;
+                Ej__Files__InfoRequest ir = EJ__FILES__INFO_REQUEST__INIT;
+                ProtobufCMessage *resp = NULL;
+
+                er.user_id = ada;
+                CHECK(call("ej.files.gdpr_erase", &er.base, NULL, &ej__common__empty__descriptor,
+                           &resp, &err) == EJ_OK);
+                CHECK(call("ej.files.gdpr_erase", &er.base, ada, &ej__common__empty__descriptor,
+                           &resp, &err) == EJ_ERR_FORBIDDEN);
+                ir.file_id = fi->id;
+                CHECK(call("ej.files.info", &ir.base, NULL, &ej__files__file_info__descriptor,
+                           &resp, &err) == EJ_OK);
+        }
         free(pdf);
 }
 
@@ -987,7 +964,7 @@ static void test_upload_cap(void)
                 if (b[i])
                         CHECK(send_abort(b[i]->chunk_subject, &err) == EJ_OK);
         /* Finished ones no longer count. */
-        sleep_ms(200);
+        th_sleep_ms(200);
         CHECK(begin("manuscript", "p.pdf", -1, owner, &b[0], &err) == EJ_OK);
         if (b[0])
                 CHECK(send_abort(b[0]->chunk_subject, &err) == EJ_OK);
@@ -1130,7 +1107,7 @@ static void test_sweeper(void)
         CHECK(access(path, F_OK) == 0);
         deadline = ej_mono_ms() + 10000;
         while (ej_mono_ms() < deadline && (rows_of(owner) != 1 || access(path, F_OK) == 0))
-                sleep_ms(200);
+                th_sleep_ms(200);
         CHECK(rows_of(owner) == 1);
         CHECK(access(path, F_OK) != 0);
         CHECK(blobs_with(sha_a) == 0);
@@ -1219,7 +1196,7 @@ static int wait_gone(const char *id, long long ms)
         long long deadline = ej_mono_ms() + ms;
 
         while (ej_mono_ms() < deadline && file_exists(id) != 0)
-                sleep_ms(100);
+                th_sleep_ms(100);
         return file_exists(id) == 0;
 }
 
@@ -1276,7 +1253,7 @@ static void test_erasure(void)
               EJ_OK);
         ej_uuid(msg_id);
         CHECK(publish_erased(gone, event_id, msg_id));
-        sleep_ms(1500);
+        th_sleep_ms(1500);
         CHECK(f_later && file_exists(f_later->id) == 1);
         /* A new erasure event does take it. */
         ej_uuid(event_id);
@@ -1292,26 +1269,8 @@ out:
 
 /* ---- processes ----------------------------------------------------------------------------- */
 
-static int free_port(void)
-{
-        struct sockaddr_in a;
-        socklen_t len = sizeof(a);
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        int port = -1;
-
-        memset(&a, 0, sizeof(a));
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-            getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-                port = ntohs(a.sin_port);
-        if (fd >= 0)
-                close(fd);
-        return port;
-}
-
 /* True when an ej-files answers (a malformed id is "not found"). */
-static int service_answers(void)
+static bool service_answers(void)
 {
         Ej__Files__InfoRequest ir = EJ__FILES__INFO_REQUEST__INIT;
         ProtobufCMessage *resp = NULL;
@@ -1325,75 +1284,25 @@ static int service_answers(void)
 /* Starts ej-files with the common settings and `extra` (NULL-terminated "K=V"). */
 static pid_t start_files(const char *const *extra)
 {
-        const char *bin = getenv("EJ_FILES_BIN");
-        char path[PATH_MAX];
-        char *argv[] = {path, NULL};
-        char **envp;
-        size_t n = 0, k = 0, n_extra = 0;
-        pid_t pid = -1;
-        long long deadline;
+        const char *env[24];
+        size_t k = 0;
 
-        if (bin && bin[0])
-                snprintf(path, sizeof(path), "%s", bin);
-        else
-                snprintf(path, sizeof(path), "%s/../bin/ej-files", self_dir);
-        while (environ[n])
-                n++;
-        while (extra && extra[n_extra])
-                n_extra++;
-        envp = xcalloc(n + n_extra + 16, sizeof(*envp));
-        for (size_t i = 0; i < n; i++)
-                if (strncmp(environ[i], "EJ_", 3) != 0)
-                        envp[k++] = environ[i];
-        envp[k++] = ej_arena_printf(arena, "EJ_NATS_URL=%s", getenv("EJ_TEST_NATS_URL"));
-        envp[k++] = ej_arena_printf(arena, "EJ_DB_URL=%s", getenv("EJ_TEST_DB_URL"));
-        envp[k++] = ej_arena_printf(arena, "EJ_LOG_LEVEL=%s",
-                                    getenv("EJ_TEST_LOG") ? getenv("EJ_TEST_LOG") : "error");
-        envp[k++] = ej_arena_printf(arena, "EJ_WORKERS=2");
-        envp[k++] = ej_arena_printf(arena, "EJ_GRANT_KEY=%s", key_hex);
-        envp[k++] = ej_arena_printf(arena, "EJ_FILES_DIR=%s", files_dir);
-        envp[k++] = ej_arena_printf(arena, "EJ_FILES_IDLE_TIMEOUT_S=2");
-        envp[k++] = ej_arena_printf(arena, "EJ_FILES_LIMIT_IMAGE=%d", IMAGE_MAX);
-        envp[k++] = ej_arena_printf(arena, "EJ_FILES_MAX_UPLOADS_PER_USER=4");
-        for (size_t i = 0; i < n_extra; i++)
-                envp[k++] = (char *)(uintptr_t)extra[i];
-        if (posix_spawn(&pid, path, NULL, NULL, argv, envp) != 0) {
-                fprintf(stderr, "test_files_service: cannot start %s\n", path);
-                pid = -1;
-        }
-        free(envp);
-        deadline = ej_mono_ms() + 20000;
-        while (pid > 0 && !service_answers()) {
-                if (ej_mono_ms() > deadline || waitpid(pid, NULL, WNOHANG) == pid) {
-                        fprintf(stderr, "test_files_service: %s did not come up\n", path);
-                        kill(pid, SIGKILL);
-                        waitpid(pid, NULL, 0);
-                        return -1;
-                }
-                sleep_ms(100);
-        }
-        return pid;
+        env[k++] = ej_arena_printf(arena, "EJ_GRANT_KEY=%s", key_hex);
+        env[k++] = ej_arena_printf(arena, "EJ_FILES_DIR=%s", files_dir);
+        env[k++] = "EJ_FILES_IDLE_TIMEOUT_S=2";
+        env[k++] = ej_arena_printf(arena, "EJ_FILES_LIMIT_IMAGE=%d", IMAGE_MAX);
+        env[k++] = "EJ_FILES_MAX_UPLOADS_PER_USER=4";
+        for (size_t i = 0; extra && extra[i] && k + 1 < sizeof(env) / sizeof(env[0]); i++)
+                env[k++] = extra[i];
+        env[k] = NULL;
+        return th_service_start(self_path, "files", env, service_answers);
 }
 
-static void stop_process(pid_t pid, int must_exit_cleanly)
+/* Stops ej-files, which must exit cleanly. */
+static void stop_files(pid_t pid)
 {
-        long long t0 = ej_mono_ms();
-        int status = 0;
-        pid_t r = 0;
-
-        if (pid <= 0)
-                return;
-        kill(pid, SIGTERM);
-        while ((r = waitpid(pid, &status, WNOHANG)) == 0 && ej_mono_ms() - t0 < 8000)
-                sleep_ms(20);
-        if (r != pid) {
-                kill(pid, SIGKILL);
-                waitpid(pid, &status, 0);
-        }
-        if (must_exit_cleanly) {
-                CHECK(r == pid);
-                CHECK(r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        }
+        if (pid > 0)
+                CHECK(th_service_stop(pid, 8000, NULL));
 }
 
 /* Starts s3rver on a free port with its data under the run's directory; -1 when it cannot. */
@@ -1446,7 +1355,7 @@ static pid_t start_s3rver(int port)
                         waitpid(pid, NULL, 0);
                         return -1;
                 }
-                sleep_ms(100);
+                th_sleep_ms(100);
         }
 }
 
@@ -1494,10 +1403,7 @@ int main(int argc, char **argv)
 {
         const char *url = getenv("EJ_TEST_NATS_URL");
         const char *db_url = getenv("EJ_TEST_DB_URL");
-        struct ej_bus_options opt = {.url = NULL, .name = "ej-test-files", .connect_wait_ms = 3000};
-        struct ej_err err;
         char self[PATH_MAX];
-        char rnd[16];
         char leftover[PATH_MAX];
         pid_t files = -1;
         pid_t s3 = -1;
@@ -1512,30 +1418,25 @@ int main(int argc, char **argv)
                 CHECK(url != NULL && db_url != NULL);
                 return check_report();
         }
-        snprintf(self, sizeof(self), "%s", argc > 0 ? argv[0] : "./test_files_service");
+        if (argc > 0)
+                self_path = argv[0];
+        snprintf(self, sizeof(self), "%s", self_path);
         {
                 char *real = realpath(dirname(self), NULL);
 
                 snprintf(self_dir, sizeof(self_dir), "%s", real ? real : ".");
                 free(real);
         }
-        opt.url = url;
-        ej_err_clear(&err);
-        if (ej_bus_connect(&bus, &opt, &err) != EJ_OK) {
-                fprintf(stderr, "test_files_service: %s\n", err.msg);
-                CHECK(bus != NULL);
+        bus = th_bus_connect("test_files_service");
+        CHECK(bus != NULL);
+        if (bus == NULL)
                 return check_report();
-        }
         arena = ej_arena_create(0);
         pg = PQconnectdb(db_url);
         CHECK(PQstatus(pg) == CONNECTION_OK);
         randombytes_buf(key.k, sizeof(key.k));
         sodium_bin2hex(key_hex, sizeof(key_hex), key.k, sizeof(key.k));
-        ej_random_token(rnd, sizeof(rnd), 6);
-        for (char *p = rnd; *p; p++)
-                if (*p == '-' || *p == '_')
-                        *p = 'x';
-        snprintf(run_tag, sizeof(run_tag), "%ld%s", (long)getpid(), rnd);
+        th_run_tag(run_tag, sizeof(run_tag));
         CHECK(natsConnection_SubscribeSync(&uploaded_events, ej_bus_conn(bus),
                                            "ej.evt.files.uploaded") == NATS_OK);
         natsConnection_Flush(ej_bus_conn(bus));
@@ -1556,7 +1457,7 @@ int main(int argc, char **argv)
                 backend = "local";
                 run_suite();
                 test_erasure();
-                stop_process(files, 1);
+                stop_files(files);
                 CHECK(temp_files() == 0);
         }
         {
@@ -1568,14 +1469,14 @@ int main(int argc, char **argv)
                 CHECK(files > 0);
                 if (files > 0) {
                         test_sweeper();
-                        stop_process(files, 1);
+                        stop_files(files);
                 }
         }
 
         /* S3 backend against s3rver (which checks the access key, not the signature: the
          * signing itself is tested on AWS's vectors in test_sigv4). */
         {
-                int port = free_port();
+                int port = th_free_port();
                 char endpoint[64];
                 const char *extra[] = {"EJ_FILES_BACKEND=s3",        endpoint,
                                        "EJ_S3_BUCKET=ej-test-files", "EJ_S3_REGION=us-east-1",
@@ -1592,9 +1493,9 @@ int main(int argc, char **argv)
                         if (files > 0) {
                                 backend = "s3";
                                 run_suite();
-                                stop_process(files, 1);
+                                stop_files(files);
                         }
-                        stop_process(s3, 0);
+                        (void)th_service_stop(s3, 8000, NULL);
                 }
         }
 out:

@@ -566,7 +566,7 @@ int main(int argc, char **argv)
         CHECK(ej_db_connect(&db, db_url, schema, 5000, &err) == EJ_OK);
         if (db == NULL)
                 return check_report();
-        CHECK(ej_db_migrate(db, NULL, 0, &err) == EJ_OK);
+        CHECK(ej_db_migrate(db, &ej_mail_migration, 1, &err) == EJ_OK);
         {
                 struct ej_bus_options opt = {
                     .url = nats_url, .name = "test_mail", .connect_wait_ms = 3000};

@@ -1,12 +1,17 @@
 /*
  * Route matching of the gateway: literal and {param} segments, 404 versus 405 with the allowed
  * methods, HEAD on GET rows, the trailing slash policy; the access rules (roles, consent
- * exemptions), the client address behind trusted proxies; and the real table's rows.
+ * exemptions), the client address behind trusted proxies; the real table's rows; and the
+ * table against the services' proto blocks: every row resolves to a real method, and every
+ * method of every service is either routed or marked internal.
  */
 #include "../../gateway/render.c"
 #include "../../gateway/routes.c"
 #include "../../gateway/session.c"
 
+#include <dirent.h>
+#include <libgen.h>
+#include <limits.h>
 #include <string.h>
 
 #include "check.h"
@@ -594,7 +599,7 @@ static void test_real_table(void)
 
                 if (row->subject && row->stream != GW_STREAM_NONE) {
                         /* A streamed file route names the first message of its exchange
-                         * (ej.files.upload.begin, ej.files.download.open). */
+                         * (ej.files.upload_begin, ej.files.download_open). */
                         ok = ok && strncmp(row->subject, "ej.files.", 9) == 0 &&
                              desc_of(row->req_desc, "files") && desc_of(row->resp_desc, "files");
                 } else if (row->subject) {
@@ -646,8 +651,208 @@ static void test_real_table(void)
         }
 }
 
-int main(void)
+/* Every row of the real table names a real method; the derived subject and types are the
+ * descriptor's. */
+static void test_resolution(void)
 {
+        const struct gw_route *r;
+        size_t resolved = 0;
+
+        for (size_t i = 0; i < gw_routes_count; i++) {
+                const struct gw_route *row = &gw_routes[i];
+                const ProtobufCMethodDescriptor *m;
+                char svc[EJ_RPC_NAME_MAX], want[EJ_RPC_SUBJECT_MAX];
+
+                if (row->rpc.service == NULL) {
+                        CHECK(row->rpc.method == NULL && row->subject == NULL);
+                        continue;
+                }
+                m = ej_rpc_method(row->rpc.service, row->rpc.method);
+                CHECK(m != NULL);
+                if (m == NULL) {
+                        fprintf(stderr, "row %s names no method\n", row->pattern);
+                        continue;
+                }
+                CHECK(ej_rpc_service_name(row->rpc.service, svc, sizeof(svc), NULL) == EJ_OK);
+                snprintf(want, sizeof(want), "ej.%s.%s", svc, m->name);
+                CHECK(row->subject && strcmp(row->subject, want) == 0);
+                CHECK(row->req_desc == m->input);
+                CHECK(row->resp_desc == (row->stream_answer ? row->stream_answer : m->output));
+                /* Only a stream route answers with something other than its method's reply. */
+                CHECK(row->stream_answer == NULL || row->stream != GW_STREAM_NONE);
+                resolved++;
+        }
+        CHECK(resolved > 30);
+        r = gw_route_match(gw_routes, gw_routes_count, GW_POST, "/api/auth/register", NULL, NULL);
+        CHECK(r && strcmp(r->subject, "ej.users.register_account") == 0 &&
+              r->req_desc == &ej__users__register_request__descriptor &&
+              r->resp_desc == &ej__users__register_response__descriptor);
+        r = gw_route_match(gw_routes, gw_routes_count, GW_PUT, "/api/files", NULL, NULL);
+        CHECK(r && strcmp(r->subject, "ej.files.upload_begin") == 0 &&
+              r->req_desc == &ej__files__upload_begin__descriptor &&
+              r->resp_desc == &ej__files__file_info__descriptor);
+        r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/files/x", NULL, NULL);
+        CHECK(r && strcmp(r->subject, "ej.files.download_open") == 0 &&
+              r->resp_desc == &ej__files__file_meta__descriptor);
+        r = gw_route_match(gw_routes, gw_routes_count, GW_DELETE, "/api/admin/dev-mail", NULL,
+                           NULL);
+        CHECK(r && strcmp(r->subject, "ej.devmail.clear") == 0 &&
+              r->req_desc == &ej__common__empty__descriptor);
+
+        /* Resolving again changes nothing. */
+        CHECK(gw_routes_resolve(NULL) == EJ_OK);
+        r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/me", NULL, NULL);
+        CHECK(r && strcmp(r->subject, "ej.users.me") == 0);
+}
+
+/* A row naming a method its service does not have stops the gateway from starting. */
+static void test_resolution_fails(void)
+{
+        struct gw_route bad[] = {
+            {.method = GW_GET, .pattern = "/ok", .rpc = {&ej__users__users__descriptor, "me"}},
+            {.method = GW_GET,
+             .pattern = "/typo",
+             .rpc = {&ej__users__users__descriptor, "list_user"}},
+        };
+        struct gw_route wrong_service[] = {
+            {.method = GW_GET, .pattern = "/x", .rpc = {&ej__files__files__descriptor, "me"}},
+        };
+        struct gw_route no_service[] = {
+            {.method = GW_GET, .pattern = "/y", .rpc = {NULL, "me"}},
+        };
+        struct ej_err err;
+
+        ej_err_clear(&err);
+        CHECK(gw_route_table_resolve(bad, 2, &err) == EJ_ERR_INVALID);
+        CHECK(strstr(err.msg, "/typo") && strstr(err.msg, "list_user") &&
+              strstr(err.msg, "ej.users.Users"));
+        CHECK(gw_route_table_resolve(wrong_service, 1, &err) == EJ_ERR_INVALID);
+        CHECK(strstr(err.msg, "ej.files.Files") && strstr(err.msg, "me"));
+        CHECK(gw_route_table_resolve(no_service, 1, &err) == EJ_ERR_INVALID);
+        CHECK(strstr(err.msg, "/y") != NULL);
+}
+
+/* Every method of every service is routed or marked internal, and the check notices when one
+ * is neither. */
+static void test_coverage(void)
+{
+        struct gw_internal fewer[sizeof(gw_internal) / sizeof(gw_internal[0])];
+        const struct gw_internal routed_too[] = {
+            {{&ej__users__users__descriptor, "me"}, "a mistake"}};
+        const struct gw_internal typo[] = {{{&ej__files__files__descriptor, "attach_x"}, "typo"}};
+        struct gw_route one_users_row[] = {
+            {.method = GW_GET, .pattern = "/api/me", .rpc = {&ej__users__users__descriptor, "me"}},
+        };
+        struct ej_err err;
+        size_t n_fewer = 0;
+
+        ej_err_clear(&err);
+        CHECK(gw_routes_check_coverage(gw_routes, gw_routes_count, gw_internal, gw_internal_count,
+                                       &err) == EJ_OK);
+        if (err.msg[0])
+                fprintf(stderr, "coverage: %s\n", err.msg);
+        /* Each internal entry says who calls it. */
+        for (size_t j = 0; j < gw_internal_count; j++)
+                CHECK(gw_internal[j].caller && gw_internal[j].caller[0]);
+
+        /* Drop users.authenticate from the internal list: now it is neither. */
+        for (size_t j = 0; j < gw_internal_count; j++)
+                if (strcmp(gw_internal[j].rpc.method, "authenticate") != 0)
+                        fewer[n_fewer++] = gw_internal[j];
+        CHECK(n_fewer == gw_internal_count - 1);
+        CHECK(gw_routes_check_coverage(gw_routes, gw_routes_count, fewer, n_fewer, &err) ==
+              EJ_ERR_INVALID);
+        CHECK(strstr(err.msg, "ej.users.Users.authenticate") != NULL);
+
+        /* One route of a service leaves its other methods uncovered. */
+        CHECK(gw_routes_check_coverage(one_users_row, 1, NULL, 0, &err) == EJ_ERR_INVALID);
+        CHECK(strstr(err.msg, "ej.users.Users.") &&
+              strstr(err.msg, "neither routed nor marked internal"));
+
+        /* A method both routed and internal, an internal entry with no such method: refused. */
+        CHECK(gw_routes_check_coverage(gw_routes, gw_routes_count, routed_too, 1, &err) ==
+              EJ_ERR_INVALID);
+        CHECK(strstr(err.msg, "marked internal but route /api/me") != NULL);
+        CHECK(gw_routes_check_coverage(NULL, 0, typo, 1, &err) == EJ_ERR_INVALID);
+        CHECK(strstr(err.msg, "attach_x") != NULL);
+}
+
+/* True when a row or an internal entry names the service whose full name is `full`. */
+static bool service_known(const char *full)
+{
+        for (size_t i = 0; i < gw_routes_count; i++)
+                if (gw_routes[i].rpc.service && strcmp(gw_routes[i].rpc.service->name, full) == 0)
+                        return true;
+        for (size_t j = 0; j < gw_internal_count; j++)
+                if (strcmp(gw_internal[j].rpc.service->name, full) == 0)
+                        return true;
+        return false;
+}
+
+/* Every `service` block declared in a proto/ file is known to the table (so the coverage check
+ * above sees all its methods): a new service cannot be forgotten. */
+static void test_every_proto_service(const char *argv0)
+{
+        char dir[PATH_MAX], self[PATH_MAX];
+        DIR *d;
+        struct dirent *e;
+        int blocks = 0;
+
+        snprintf(self, sizeof(self), "%s", argv0);
+        snprintf(dir, sizeof(dir), "%s/../../proto", dirname(self));
+        d = opendir(dir);
+        if (d == NULL) {
+                snprintf(dir, sizeof(dir), "proto");
+                d = opendir(dir);
+        }
+        CHECK(d != NULL);
+        if (d == NULL) {
+                fprintf(stderr, "test_routes: cannot find proto/ from %s\n", argv0);
+                return;
+        }
+        while ((e = readdir(d)) != NULL) {
+                size_t len = strlen(e->d_name);
+                char path[PATH_MAX + 256], line[512], pkg[128] = "";
+                FILE *f;
+
+                if (len < 7 || strcmp(e->d_name + len - 6, ".proto") != 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+                f = fopen(path, "r");
+                if (f == NULL)
+                        continue;
+                while (fgets(line, sizeof(line), f)) {
+                        char name[128], full[300];
+
+                        if (sscanf(line, "package %127[a-z0-9_.];", pkg) == 1)
+                                continue;
+                        if (sscanf(line, "service %127[A-Za-z0-9_] {", name) != 1)
+                                continue;
+                        blocks++;
+                        snprintf(full, sizeof(full), "%s.%s", pkg, name);
+                        if (!service_known(full))
+                                fprintf(stderr, "%s: service %s is neither routed nor internal\n",
+                                        e->d_name, full);
+                        CHECK(service_known(full));
+                }
+                fclose(f);
+        }
+        closedir(d);
+        CHECK(blocks >= 4); /* Users, Files, Devmail, Gdpr at least */
+}
+
+int main(int argc, char **argv)
+{
+        struct ej_err err;
+
+        ej_err_clear(&err);
+        CHECK(gw_routes_resolve(&err) == EJ_OK);
+        if (err.msg[0])
+                fprintf(stderr, "resolve: %s\n", err.msg);
+        test_resolution();
+        test_resolution_fails();
+        test_coverage();
+        test_every_proto_service(argc > 0 ? argv[0] : "test_routes");
         test_literals();
         test_params();
         test_not_found_vs_method();

@@ -6,16 +6,13 @@
  * test fails when it is unset. When no ej-users answers there, the test starts one itself (the
  * ej-users binary in ../bin next to this test's binary, or $EJ_USERS_BIN) against
  * EJ_TEST_DB_URL, and at the end stops it with SIGTERM and checks that it exits cleanly and
- * promptly. Every run registers new accounts under e-mail addresses unique to the run.
+ * promptly (harness.h). Every run registers new accounts under e-mail addresses unique to the
+ * run.
  */
-#include <libgen.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,12 +22,11 @@
 #include "bus.h"
 #include "check.h"
 #include "db.h"
+#include "harness.h"
 #include "ids.h"
 #include "log.h"
 
 #define TIMEOUT_MS 5000
-
-extern char **environ;
 
 static struct ej_bus *bus;
 static struct ej_arena *arena;
@@ -43,56 +39,12 @@ static enum ej_status send_full(const char *verb, const ProtobufCMessage *req, c
                                 const ProtobufCMessageDescriptor *resp_desc,
                                 ProtobufCMessage **resp, struct ej_err *err, int *retry_after)
 {
+        const struct th_caller from = {user_id, roles, addr};
         char subject[64];
-        size_t len = req ? protobuf_c_message_get_packed_size(req) : 0;
-        uint8_t *data = xmalloc(len + 1);
-        natsMsg *msg = NULL;
-        natsMsg *reply = NULL;
-        ProtobufCAllocator alloc = ej_arena_pb_allocator(arena);
-        enum ej_status st;
-        natsStatus s;
 
-        *resp = NULL;
-        ej_err_clear(err);
         snprintf(subject, sizeof(subject), "ej.users.%s", verb);
-        if (req)
-                protobuf_c_message_pack(req, data);
-        s = natsMsg_Create(&msg, subject, NULL, (const char *)data, (int)len);
-        if (s == NATS_OK)
-                s = natsMsgHeader_Set(msg, EJ_HDR_REQUEST_ID, "test-users");
-        if (s == NATS_OK && user_id)
-                s = natsMsgHeader_Set(msg, EJ_HDR_USER_ID, user_id);
-        if (s == NATS_OK && roles)
-                s = natsMsgHeader_Set(msg, EJ_HDR_ROLES, roles);
-        if (s == NATS_OK && addr)
-                s = natsMsgHeader_Set(msg, EJ_HDR_CLIENT_ADDR, addr);
-        if (s == NATS_OK)
-                s = natsConnection_RequestMsg(&reply, ej_bus_conn(bus), msg, TIMEOUT_MS);
-        if (s != NATS_OK) {
-                st = ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "%s: %s", subject,
-                                natsStatus_GetText(s));
-                goto out;
-        }
-        st = ej_bus_reply_status(reply, err);
-        if (retry_after) {
-                const char *v = NULL;
-
-                *retry_after = 0;
-                if (natsMsgHeader_Get(reply, EJ_HDR_RETRY_AFTER, &v) == NATS_OK && v)
-                        *retry_after = atoi(v);
-        }
-        if (st == EJ_OK) {
-                *resp = protobuf_c_message_unpack(resp_desc, &alloc,
-                                                  (size_t)natsMsg_GetDataLength(reply),
-                                                  (const uint8_t *)natsMsg_GetData(reply));
-                if (*resp == NULL)
-                        st = ej_err_set(err, EJ_ERR_INTERNAL, NULL, "bad reply");
-        }
-out:
-        natsMsg_Destroy(reply);
-        natsMsg_Destroy(msg);
-        free(data);
-        return st;
+        return th_call(bus, arena, subject, req, &from, resp_desc, TIMEOUT_MS, resp, retry_after,
+                       err);
 }
 
 static enum ej_status send_as(const char *verb, const ProtobufCMessage *req, const char *user_id,
@@ -113,7 +65,7 @@ static enum ej_status do_register(const char *name, const char *email, const cha
         req.email = ej_arena_strdup(arena, email);
         req.password = ej_arena_strdup(arena, password);
         req.consent = true;
-        st = ej_bus_request(bus, "ej.users.register", &req.base, "test-users",
+        st = ej_bus_request(bus, "ej.users.register_account", &req.base, "test-users",
                             &ej__users__register_response__descriptor, arena, TIMEOUT_MS, &resp,
                             err);
         *user = st == EJ_OK ? ((Ej__Users__RegisterResponse *)resp)->user : NULL;
@@ -476,8 +428,8 @@ static void test_orcid(void)
                 req.password = "long enough";
                 req.orcid = (char *)(uintptr_t)cases[i].orcid;
                 req.consent = true;
-                st = send_as("register", &req.base, NULL, &ej__users__register_response__descriptor,
-                             &resp, &err);
+                st = send_as("register_account", &req.base, NULL,
+                             &ej__users__register_response__descriptor, &resp, &err);
                 CHECK(st == cases[i].want);
                 if (cases[i].want != EJ_OK)
                         CHECK(strcmp(err.field, "orcid") == 0);
@@ -503,18 +455,18 @@ static void test_register_fields(void)
         req.password = "long enough";
         req.consent = true;
         req.affiliation = aff;
-        CHECK(send_as("register", &req.base, NULL, &ej__users__register_response__descriptor, &resp,
-                      &err) == EJ_ERR_INVALID);
+        CHECK(send_as("register_account", &req.base, NULL,
+                      &ej__users__register_response__descriptor, &resp, &err) == EJ_ERR_INVALID);
         CHECK(strcmp(err.field, "affiliation") == 0);
         req.affiliation = "Analytical Engine Society";
         req.bio = bio;
-        CHECK(send_as("register", &req.base, NULL, &ej__users__register_response__descriptor, &resp,
-                      &err) == EJ_ERR_INVALID);
+        CHECK(send_as("register_account", &req.base, NULL,
+                      &ej__users__register_response__descriptor, &resp, &err) == EJ_ERR_INVALID);
         CHECK(strcmp(err.field, "bio") == 0);
         /* Nothing half-written: the e-mail is still free. */
         req.bio = "Line one\nLine two";
-        CHECK(send_as("register", &req.base, NULL, &ej__users__register_response__descriptor, &resp,
-                      &err) == EJ_OK);
+        CHECK(send_as("register_account", &req.base, NULL,
+                      &ej__users__register_response__descriptor, &resp, &err) == EJ_OK);
         CHECK(resp && strcmp(((Ej__Users__RegisterResponse *)resp)->user->affiliation,
                              "Analytical Engine Society") == 0);
         CHECK(resp && !((Ej__Users__RegisterResponse *)resp)->user->verified);
@@ -940,7 +892,7 @@ static void test_list_users(void)
                 req.password = "long enough";
                 req.affiliation = tag;
                 req.consent = true;
-                CHECK(send_as("register", &req.base, NULL,
+                CHECK(send_as("register_account", &req.base, NULL,
                               &ej__users__register_response__descriptor, &resp, &err) == EJ_OK);
                 if (i < 4 && resp)
                         CHECK(role_op("grant_role", admin->id, "admin",
@@ -1114,13 +1066,13 @@ static void test_consent_and_privacy(void)
         rr.name = "No Consent";
         rr.email = email_for("noconsent");
         rr.password = "long enough";
-        CHECK(send_as("register", &rr.base, NULL, &ej__users__register_response__descriptor, &out,
-                      &err) == EJ_ERR_INVALID);
+        CHECK(send_as("register_account", &rr.base, NULL, &ej__users__register_response__descriptor,
+                      &out, &err) == EJ_ERR_INVALID);
         CHECK(strcmp(err.field, "consent") == 0);
         rr.consent = true;
         rr.consent_version = cv->version;
-        CHECK(send_as("register", &rr.base, NULL, &ej__users__register_response__descriptor, &out,
-                      &err) == EJ_OK);
+        CHECK(send_as("register_account", &rr.base, NULL, &ej__users__register_response__descriptor,
+                      &out, &err) == EJ_OK);
         CHECK(out && ((Ej__Users__RegisterResponse *)out)->user->consent_version == cv->version);
 
         sp.markdown = "# Privacy\n\n[click](javascript:alert(1)) <b>raw</b>";
@@ -1523,8 +1475,36 @@ static void test_slow_pool(void)
         natsSubscription_Destroy(sub);
 }
 
+/* The runtime answers the personal-data operations of service Gdpr for a service that gives no
+ * handler of its own (users gathers its own part in export_my_data): empty, and for services
+ * only. */
+static void test_gdpr_defaults(void)
+{
+        Ej__Common__GdprExportRequest xr = EJ__COMMON__GDPR_EXPORT_REQUEST__INIT;
+        Ej__Common__GdprEraseRequest er = EJ__COMMON__GDPR_ERASE_REQUEST__INIT;
+        Ej__Common__GdprExportPart *part = NULL;
+        ProtobufCMessage *resp = NULL;
+        struct ej_err err;
+
+        xr.user_id = er.user_id = "00000000-0000-4000-8000-000000000001";
+        CHECK(send_as("gdpr_export", &xr.base, NULL, &ej__common__gdpr_export_part__descriptor,
+                      R(&part), &err) == EJ_OK);
+        CHECK(part && strcmp(part->service, "users") == 0 && strcmp(part->json, "{}") == 0);
+        CHECK(send_as("gdpr_erase", &er.base, NULL, &ej__common__empty__descriptor, &resp, &err) ==
+              EJ_OK);
+        /* A person's request (through the gateway it would carry Ej-User-Id) is refused. */
+        CHECK(send_as("gdpr_export", &xr.base, xr.user_id,
+                      &ej__common__gdpr_export_part__descriptor, R(&part),
+                      &err) == EJ_ERR_FORBIDDEN);
+        CHECK(send_as("gdpr_erase", &er.base, xr.user_id, &ej__common__empty__descriptor, &resp,
+                      &err) == EJ_ERR_FORBIDDEN);
+        /* The old dotted subject of an operation is nobody's. */
+        CHECK(send_as("register", NULL, NULL, &ej__common__empty__descriptor, &resp, &err) ==
+              EJ_ERR_NOT_FOUND);
+}
+
 /* True when some ej-users answers (an empty token is refused as unauthenticated). */
-static int service_answers(void)
+static bool service_answers(void)
 {
         Ej__Users__Principal *pr = NULL;
         struct ej_err err;
@@ -1532,77 +1512,13 @@ static int service_answers(void)
         return do_authenticate("", &pr, &err) == EJ_ERR_UNAUTHENTICATED;
 }
 
-/* Starts ej-users against the test database and waits until it answers; -1 on failure. */
-static pid_t start_service(const char *argv0, const char *nats_url, const char *db_url)
-{
-        char self[1024];
-        char path[1200];
-        const char *bin = getenv("EJ_USERS_BIN");
-        char *argv[] = {path, NULL};
-        char **envp;
-        size_t n = 0, k = 0;
-        pid_t pid = -1;
-        long long deadline;
-
-        snprintf(self, sizeof(self), "%s", argv0);
-        if (bin && bin[0])
-                snprintf(path, sizeof(path), "%s", bin);
-        else
-                snprintf(path, sizeof(path), "%s/../bin/ej-users", dirname(self));
-        while (environ[n])
-                n++;
-        envp = xcalloc(n + 9, sizeof(*envp));
-        for (size_t i = 0; i < n; i++)
-                if (strncmp(environ[i], "EJ_", 3) != 0)
-                        envp[k++] = environ[i];
-        envp[k++] = ej_arena_printf(arena, "EJ_NATS_URL=%s", nats_url);
-        envp[k++] = ej_arena_printf(arena, "EJ_DB_URL=%s", db_url);
-        envp[k++] = ej_arena_printf(arena, "EJ_LOG_LEVEL=warn");
-        envp[k++] = ej_arena_printf(arena, "EJ_WORKERS=2");
-        envp[k++] = ej_arena_printf(arena, "EJ_SLOW_WORKERS=2");
-        envp[k++] = ej_arena_printf(arena, "EJ_SLOW_QUEUE=32");
-        envp[k++] = ej_arena_printf(arena, "EJ_GDPR_SERVICES=testpart");
-        if (posix_spawn(&pid, path, NULL, NULL, argv, envp) != 0) {
-                fprintf(stderr, "test_users_service: cannot start %s\n", path);
-                pid = -1;
-        }
-        free(envp);
-        deadline = ej_mono_ms() + 20000;
-        while (pid > 0 && !service_answers()) {
-                const struct timespec pause = {0, 100 * 1000000L};
-
-                if (ej_mono_ms() > deadline || waitpid(pid, NULL, WNOHANG) == pid) {
-                        fprintf(stderr, "test_users_service: %s did not come up\n", path);
-                        kill(pid, SIGKILL);
-                        waitpid(pid, NULL, 0);
-                        return -1;
-                }
-                nanosleep(&pause, NULL);
-        }
-        return pid;
-}
-
 /* SIGTERM must stop the service cleanly (exit 0) within a couple of seconds. */
 static void stop_service(pid_t pid)
 {
-        long long t0 = ej_mono_ms();
-        int status = 0;
-        pid_t r = 0;
+        long long took = 0;
 
-        kill(pid, SIGTERM);
-        while ((r = waitpid(pid, &status, WNOHANG)) == 0 && ej_mono_ms() - t0 < 5000) {
-                const struct timespec pause = {0, 20 * 1000000L};
-
-                nanosleep(&pause, NULL);
-        }
-        CHECK(r == pid);
-        if (r != pid) {
-                kill(pid, SIGKILL);
-                waitpid(pid, &status, 0);
-                return;
-        }
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        CHECK(ej_mono_ms() - t0 < 3000);
+        CHECK(th_service_stop(pid, 5000, &took));
+        CHECK(took < 3000);
         /* Gone means gone: nobody answers any more. */
         CHECK(!service_answers());
 }
@@ -1611,30 +1527,22 @@ int main(int argc, char **argv)
 {
         const char *url = getenv("EJ_TEST_NATS_URL");
         const char *db_url = getenv("EJ_TEST_DB_URL");
-        struct ej_bus_options opt = {.url = NULL, .name = "ej-test-users", .connect_wait_ms = 3000};
+        const char *const env[] = {"EJ_LOG_LEVEL=warn", "EJ_SLOW_WORKERS=2", "EJ_SLOW_QUEUE=32",
+                                   "EJ_GDPR_SERVICES=testpart", NULL};
         pid_t service = 0;
         natsSubscription *events = NULL;
         natsSubscription *revoked = NULL;
         natsSubscription *changed = NULL;
         natsSubscription *erased = NULL;
         struct ej_err err;
-        char rnd[16];
 
         ej_log_init("test_users_service", "error");
         ej_ids_init(NULL);
-        if (url == NULL || url[0] == '\0') {
-                fprintf(stderr, "test_users_service: EJ_TEST_NATS_URL is not set (needs a "
-                                "running ej-users and nats-server)\n");
-                CHECK(url != NULL && url[0] != '\0');
-                return check_report();
-        }
-        opt.url = url;
         ej_err_clear(&err);
-        if (ej_bus_connect(&bus, &opt, &err) != EJ_OK) {
-                fprintf(stderr, "test_users_service: %s\n", err.msg);
-                CHECK(bus != NULL);
+        bus = th_bus_connect("test_users_service");
+        CHECK(bus != NULL);
+        if (bus == NULL)
                 return check_report();
-        }
         arena = ej_arena_create(0);
         if (!service_answers()) {
                 if (db_url == NULL || db_url[0] == '\0') {
@@ -1645,17 +1553,14 @@ int main(int argc, char **argv)
                         CHECK(db_url != NULL);
                         goto out;
                 }
-                service = start_service(argc > 0 ? argv[0] : "test_users_service", url, db_url);
+                service = th_service_start(argc > 0 ? argv[0] : "test_users_service", "users", env,
+                                           service_answers);
                 CHECK(service > 0);
                 spawned = service > 0;
                 if (service <= 0)
                         goto out;
         }
-        ej_random_token(rnd, sizeof(rnd), 6);
-        for (char *p = rnd; *p; p++)
-                if (*p == '-' || *p == '_')
-                        *p = 'x';
-        snprintf(run_tag, sizeof(run_tag), "%ld%s", (long)getpid(), rnd);
+        th_run_tag(run_tag, sizeof(run_tag));
 
         CHECK(natsConnection_SubscribeSync(&events, ej_bus_conn(bus), "ej.evt.users.registered") ==
               NATS_OK);
@@ -1691,6 +1596,7 @@ int main(int argc, char **argv)
         test_last_admin();
         test_mail_templates();
         test_slow_pool();
+        test_gdpr_defaults();
 
         if (service > 0)
                 stop_service(service);
