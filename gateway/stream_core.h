@@ -114,7 +114,7 @@ struct gw_streams {
         pthread_t sweeper;
         bool sweeper_started;
         atomic_bool stop;
-        /* A reply for a stream already gone (e.g. upload.begin answered after the client
+        /* A reply for a stream already gone (e.g. upload_begin answered after the client
          * left), to undo what it started; `m` stays the caller's. */
         void (*orphan)(struct gw_streams *ss, char tag, natsMsg *m);
         struct ej_counter *bytes_up;

@@ -1,7 +1,7 @@
 /*
  * upload.h: the uploads in progress on this replica (upload.c).
  *
- * An upload begins with files_upload_start (the operation upload.begin); its chunks then come
+ * An upload begins with files_upload_start (the operation upload_begin); its chunks then come
  * on a subject of its own, "ej.upload.<replica>.<upload id>", which this module subscribes to
  * on the runtime's NATS connection and answers from nats.c's callback threads; its commit
  * stores the bytes and records the file on a connection borrowed from the runtime's pool.

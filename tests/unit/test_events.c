@@ -743,7 +743,10 @@ static void test_consumer(natsConnection *nc)
         CHECK(seen_calls(&s, d) == 2);
         CHECK(seen_calls(&s, p) == 0); /* already processed: skipped, acked */
 
-        /* Only committed work remains: one log row per event, one processed_events row. */
+        /* Only committed work remains: one log row per event, one processed_events row. A
+         * handler's call is counted before its transaction commits: wait for the commit. */
+        CHECK(wait_scalar("SELECT count(*) FROM \"%s\".processed_events WHERE event_id = '%s'", d,
+                          1, 5000));
         CHECK(q_scalar("SELECT count(*) FROM \"%s\".consumer_log WHERE event_id = '%s'", a) == 1);
         CHECK(q_scalar("SELECT count(*) FROM \"%s\".consumer_log WHERE event_id = '%s'", f) == 1);
         CHECK(q_scalar("SELECT attempt FROM \"%s\".consumer_log WHERE event_id = '%s'", f) == 2);
@@ -781,8 +784,9 @@ static void test_consumer(natsConnection *nc)
         usleep(300000);
         publish_event(nc, subject, after_kill, after_kill);
         CHECK(wait_calls(&s, after_kill, 1, 5000));
-        CHECK(q_scalar("SELECT count(*) FROM \"%s\".processed_events WHERE event_id = '%s'",
-                       after_kill) == 1);
+        /* The handler has run; its transaction commits after it returns. */
+        CHECK(wait_scalar("SELECT count(*) FROM \"%s\".processed_events WHERE event_id = '%s'",
+                          after_kill, 1, 5000));
 
         /* Stopped and started again with the same durable name: only the new event comes. */
         ej_consumer_stop(c);
