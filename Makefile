@@ -20,7 +20,7 @@ CC ?= cc
 # their inner `make all`.
 PKG_ROWS := $(shell deploy/packages.sh --modules | tr ' ' ':')
 PKGS := $(foreach r,$(PKG_ROWS),$(firstword $(subst :, ,$(r))))
-NO_LIB_GOALS := deps clean format format-check run stop test bench sanitize
+NO_LIB_GOALS := deps clean format format-check run stop test bench sanitize apidocs
 ifneq ($(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifeq ($(PKG_ROWS),)
 $(error deploy/packages.txt names no pkg-config module)
@@ -67,6 +67,7 @@ TOOL_BINS := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRC))))
 # The API reference page (/api/docs) renders /api/openapi.json with Swagger UI, whose prebuilt
 # files are copied from npm (gateway/apidocs/package.json, locked) into the web root's vendor/
 # directory: served by the gateway like the app's own files, never from a CDN, not committed.
+# `make apidocs` does only that (needs node and npm, no C library): the gateway image's web stage.
 APIDOCS_DIST := gateway/apidocs/node_modules/swagger-ui-dist
 APIDOCS_VENDOR := $(addprefix gateway/web/vendor/swagger-ui/,swagger-ui-bundle.js swagger-ui.css \
                   LICENSE NOTICE)
@@ -74,7 +75,7 @@ APIDOCS_VENDOR := $(addprefix gateway/web/vendor/swagger-ui/,swagger-ui-bundle.j
 CSRC_FORMAT := $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^proto/gen/')
 
 .PHONY: all deps run stop test test-unit test-system test-browser test-fault bench sanitize \
-        format format-check clean proto
+        format format-check clean proto apidocs
 .DEFAULT_GOAL := all
 .SECONDEXPANSION:
 # Generated sources are kept, not treated as intermediates.
@@ -89,8 +90,10 @@ deps:
 
 proto: $(PB_C)
 
+apidocs: $(APIDOCS_VENDOR)
+
 $(APIDOCS_DIST)/package.json: gateway/apidocs/package.json gateway/apidocs/package-lock.json
-	cd gateway/apidocs && npm ci --no-audit --no-fund --loglevel=error
+	cd gateway/apidocs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 gateway/web/vendor/swagger-ui/%: $(APIDOCS_DIST)/package.json

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS=$(deploy/packages.sh build runtime dev)
+PKGS=$(deploy/packages.sh build runtime web dev)
 
 missing=""
 for p in $PKGS; do
@@ -46,7 +46,7 @@ fi
 
 # The API reference page (/api/docs) is Swagger UI from npm, copied into the web root by make.
 if [ ! -d gateway/apidocs/node_modules/swagger-ui-dist ]; then
-        (cd gateway/apidocs && npm ci --no-audit --no-fund --loglevel=error)
+        (cd gateway/apidocs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
 # The files service's S3 backend is tested against s3rver, an S3-compatible server on loopback.

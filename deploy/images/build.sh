@@ -6,7 +6,9 @@
 #   deploy/images/build.sh users gateway   only those
 #
 # Settings (environment): REGISTRY (image name prefix, "easyjournal"), TAG ("dev"),
-# DOCKER (the build command, "docker"; podman works too), PUSH=1 to push after building.
+# DOCKER (the build command, "docker"; podman works too), PUSH=1 to push after building,
+# NPM_CA (a CA certificate file npm must trust when a proxy re-signs TLS: passed to the gateway's
+# web stage as the build secret npm-ca).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -16,6 +18,10 @@ REGISTRY=${REGISTRY:-easyjournal}
 TAG=${TAG:-dev}
 DOCKER=${DOCKER:-docker}
 PUSH=${PUSH:-0}
+secret=()
+if [[ -n ${NPM_CA:-} ]]; then
+        secret=(--secret "id=npm-ca,src=$NPM_CA")
+fi
 
 names=("$@")
 if ((${#names[@]} == 0)); then
@@ -35,7 +41,7 @@ command -v "$DOCKER" >/dev/null || {
 for name in "${names[@]}"; do
         image=$REGISTRY/$name:$TAG
         if [[ $name == gateway ]]; then
-                "$DOCKER" build -f deploy/images/gateway.Dockerfile -t "$image" .
+                "$DOCKER" build "${secret[@]}" -f deploy/images/gateway.Dockerfile -t "$image" .
         else
                 [[ -f services/$name/main.c ]] || {
                         echo "build.sh: no service named $name" >&2

@@ -4,10 +4,16 @@
 #
 #   docker build -f deploy/images/gateway.Dockerfile -t easyjournal/gateway:dev .
 #
-# Build context: the repository root (see .dockerignore). Same two stages as
-# service.Dockerfile: "build" runs make build/bin/ej-gateway with the -dev packages, "runtime"
-# holds the shared libraries, the stripped binary, the browser app (gateway/web) and curl for the
-# HEALTHCHECK. Exec form throughout: nothing needs a shell at run time.
+# Build context: the repository root (see .dockerignore). The two stages of service.Dockerfile:
+# "build" runs make build/bin/ej-gateway with the -dev packages, "runtime" holds the shared
+# libraries, the stripped binary, the browser app (gateway/web) and curl for the HEALTHCHECK;
+# plus "web", which runs `make apidocs` (npm ci on the locked gateway/apidocs/package.json) for
+# the API reference's Swagger UI files: only those files reach the runtime stage, which has no
+# node. Exec form throughout: nothing needs a shell at run time.
+#
+# Behind a proxy that re-signs TLS, give npm its CA certificate as a build secret (read by the
+# web stage only, kept in no layer):
+#   docker build --secret id=npm-ca,src=/path/to/ca.crt -f deploy/images/gateway.Dockerfile .
 #
 # Settings come from the environment (see README.md): EJ_HTTP_ADDR, EJ_NATS_URL, EJ_WEB_ROOT,
 # EJ_SITE_NAME, EJ_REQUEST_TIMEOUT_MS, EJ_BODY_LIMIT, EJ_HTTP_THREADS, EJ_SESSION_CACHE_MS,
@@ -32,6 +38,19 @@ COPY gateway/ gateway/
 RUN make -j"$(nproc)" build/bin/ej-gateway \
  && install -D -m 0755 -s build/bin/ej-gateway /out/ej-gateway
 
+FROM ${DEBIAN_IMAGE} AS web
+WORKDIR /src
+COPY deploy/packages.txt deploy/packages.sh deploy/
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        $(deploy/packages.sh web) \
+ && rm -rf /var/lib/apt/lists/*
+COPY Makefile ./
+COPY gateway/apidocs/package.json gateway/apidocs/package-lock.json gateway/apidocs/
+RUN --mount=type=secret,id=npm-ca \
+    if [ -s /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi \
+ && make apidocs
+
 FROM ${DEBIAN_IMAGE} AS runtime
 COPY deploy/packages.txt deploy/packages.sh /tmp/packages/
 RUN apt-get update \
@@ -44,6 +63,7 @@ RUN apt-get update \
 COPY --from=build /out/ej-gateway /usr/local/bin/ej-gateway
 # Read-only, owned by root: the gateway only reads its web root.
 COPY gateway/web/ /srv/easyjournal/web/
+COPY --from=web /src/gateway/web/vendor/ /srv/easyjournal/web/vendor/
 LABEL org.opencontainers.image.title="easyjournal-gateway" \
       org.opencontainers.image.description="EasyJournal HTTP gateway and browser app" \
       org.opencontainers.image.base.name="debian:bookworm-slim"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Checks that deploy/packages.txt is the one package list: both Dockerfiles install exactly its
-# build and runtime sections (and nothing named by hand), tools/install-deps.sh and CI install
-# all of it, the Makefile takes its libraries from it, and a library pkg-config cannot find
-# stops `make` with its name and the apt-get command. Ends with "N passed, N failed".
+# Checks that deploy/packages.txt is the one package list: every stage of both Dockerfiles is
+# named after a section of it and installs exactly that section (and nothing named by hand; the
+# gateway's web stage, with node, feeds its runtime stage only the vendored API reference),
+# tools/install-deps.sh and CI install all of it, the Makefile takes its libraries from it, and
+# a library pkg-config cannot find stops `make` with its name and the apt-get command. Ends with
+# "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 
@@ -25,11 +27,11 @@ check() { # name command...
 }
 
 LIST=deploy/packages.txt
-sorted() { tr ' ' '\n' | sed '/^$/d' | sort; }
+mapfile -t SECTIONS < <(deploy/packages.sh --sections)
 
 # The list itself: every line well formed, no package twice, only build rows name modules.
-check "the list parses" quiet deploy/packages.sh build runtime dev --modules
-dups=$(deploy/packages.sh build runtime dev | sort | uniq -d)
+check "the list parses" quiet deploy/packages.sh "${SECTIONS[@]}" --modules
+dups=$(deploy/packages.sh "${SECTIONS[@]}" | sort | uniq -d)
 check "no package is listed twice${dups:+ ($dups)}" test -z "$dups"
 modules_outside_build=$(awk '!/^#/ && NF == 3 && $2 != "build" && $3 != "-"' "$LIST")
 check "only build packages name a pkg-config module" test -z "$modules_outside_build"
@@ -61,9 +63,17 @@ expand_words() { # words on stdin -> packages
         done
 }
 
+# The stages of a Dockerfile, in order ("FROM image AS name").
+stages_of() { awk '/^FROM / && $(NF - 1) == "AS" { print $NF }' "$1"; }
+
 for df in deploy/images/gateway.Dockerfile deploy/images/service.Dockerfile; do
         n=$(basename "$df")
-        for stage in build runtime; do
+        mapfile -t stages < <(stages_of "$df")
+        check "$n: has a build and a runtime stage (${stages[*]})" \
+                test "${stages[0]}" = build -a "${stages[-1]}" = runtime
+        for stage in "${stages[@]}"; do
+                check "$n $stage: is named after a section of the list" \
+                        grep -qx -- "$stage" <<<"$(printf '%s\n' "${SECTIONS[@]}")"
                 words=$(stage_installs "$df" "$stage")
                 by_hand=$(grep -v -e 'packages\.sh$' -e ')$' <<<"$words" | tr '\n' ' ')
                 check "$n $stage: names no package by hand${by_hand:+ ($by_hand)}" test -z "$by_hand"
@@ -75,17 +85,32 @@ for df in deploy/images/gateway.Dockerfile deploy/images/service.Dockerfile; do
                         bad "$n $stage: installs [$(tr '\n' ' ' <<<"$got")] but the list's $stage section is [$(tr '\n' ' ' <<<"$want")]"
                 fi
         done
-        check "$n: copies the list into both stages" \
-                test "$(grep -c '^COPY deploy/packages.txt deploy/packages.sh ' "$df")" = 2
+        check "$n: copies the list into each of its ${#stages[@]} stages" \
+                test "$(grep -c '^COPY deploy/packages.txt deploy/packages.sh ' "$df")" = ${#stages[@]}
 done
+
+# The gateway image vendors the API reference (Swagger UI from npm) in its web stage with the
+# Makefile's own rule, and its runtime stage takes only those files: no node at run time.
+GW=deploy/images/gateway.Dockerfile
+check "gateway.Dockerfile web stage: runs make apidocs on the locked package.json" \
+        test -n "$(awk '/^FROM .* AS web$/,/^FROM .* AS runtime$/' "$GW" | grep -F 'make apidocs')" \
+        -a -n "$(grep -F 'COPY gateway/apidocs/package.json gateway/apidocs/package-lock.json' "$GW")"
+from_web=$(grep '^COPY --from=web ' "$GW")
+check "gateway.Dockerfile runtime: copies the vendored files from the web stage, nothing else" \
+        test "$from_web" = 'COPY --from=web /src/gateway/web/vendor/ /srv/easyjournal/web/vendor/'
+node_at_runtime=$(deploy/packages.sh runtime | grep -x -e nodejs -e npm || true)
+check "the runtime section holds no node${node_at_runtime:+ ($node_at_runtime)}" \
+        test -z "$node_at_runtime"
+check ".dockerignore keeps a local gateway/web/vendor out of the image" \
+        grep -qx 'gateway/web/vendor' .dockerignore
 check ".dockerignore lets the list into the build context" \
         grep -qx '!deploy/packages.txt' .dockerignore
 check ".dockerignore lets its reader into the build context" \
         grep -qx '!deploy/packages.sh' .dockerignore
 
 # No other consumer keeps a list of its own.
-check "install-deps.sh installs every section" \
-        grep -q '^PKGS=$(deploy/packages.sh build runtime dev)$' tools/install-deps.sh
+check "install-deps.sh installs every section (${SECTIONS[*]})" \
+        grep -qx "PKGS=\$(deploy/packages.sh ${SECTIONS[*]})" tools/install-deps.sh
 check "CI installs through install-deps.sh" grep -qx 'tools/install-deps.sh' .ci/run
 check "the Makefile reads its libraries from the list" \
         grep -q 'deploy/packages.sh --modules' Makefile
@@ -124,6 +149,9 @@ rc=$?
 check "make without pkg-config stops and names it" \
         test $rc != 0 -a -n "$(grep -F 'apt-get install -y pkg-config' <<<"$out")"
 check "with every library present, make -n all succeeds" quiet make -n all
+# The web stage has node, npm and make but no C library and no pkg-config.
+out=$(PATH=$fake "$(command -v make)" --no-print-directory -n apidocs 2>&1)
+check "make apidocs needs no pkg-config" test $? = 0
 
 echo "$pass passed, $fail failed"
 ((fail == 0))
