@@ -52,11 +52,11 @@ static ej_op_fn gdpr_default(const char *method)
         return NULL;
 }
 
-enum ej_status ej_optable_build(const struct ej_service_def *def, struct ej_optable_op **ops,
-                                size_t *n, struct ej_err *err)
+enum ej_status ej_optable_build(const ProtobufCServiceDescriptor *api,
+                                const struct ej_handler *handlers, size_t n_handlers,
+                                struct ej_optable_op **ops, size_t *n, struct ej_err *err)
 {
         const ProtobufCServiceDescriptor *gdpr = &ej__common__gdpr__descriptor;
-        const ProtobufCServiceDescriptor *api = def->api;
         struct ej_optable_op *t = NULL;
         bool *bound = NULL;
         size_t n_api, total;
@@ -91,8 +91,8 @@ enum ej_status ej_optable_build(const struct ej_service_def *def, struct ej_opta
                 t[n_api + i] = (struct ej_optable_op){
                     m->name, m->input, m->output, gdpr_default(m->name), false, true};
         }
-        for (size_t i = 0; i < def->n_handlers; i++) {
-                const struct ej_handler *h = &def->handlers[i];
+        for (size_t i = 0; i < n_handlers; i++) {
+                const struct ej_handler *h = &handlers[i];
                 struct ej_optable_op *op = h->method ? find(t, total, h->method) : NULL;
 
                 if (op == NULL || h->fn == NULL) {

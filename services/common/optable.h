@@ -1,6 +1,6 @@
 /*
  * optable.h: the op table of a service, built by the runtime (service.c) from the service's
- * proto `service` block and its handler table (service.h), plus the runtime's own operations
+ * proto `service` block and its handler table (handler.h), plus the runtime's own operations
  * (`service Gdpr`, proto/common.proto) with their empty default handlers.
  *
  * The table is a plain array owned by the caller; its strings and descriptors are borrowed from
@@ -15,7 +15,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "service.h"
+#include "handler.h"
 #include "status.h"
 
 /* One operation as the workers dispatch it: a request on ej.<service>.<method>. */
@@ -28,11 +28,13 @@ struct ej_optable_op {
         bool service_only; /* refused when the request carries Ej-User-Id (gdpr_*) */
 };
 
-/* Builds the table of `def`: the methods of def->api in their .proto order, then those of
- * `service Gdpr`. On EJ_OK *ops (free() it) holds *n rows. Fails with EJ_ERR_INVALID, naming
- * the culprit in `err`, when a method of def->api has no handler, a handler names no method,
- * two handlers name the same method, or def->api declares a gdpr_* method itself. */
-enum ej_status ej_optable_build(const struct ej_service_def *def, struct ej_optable_op **ops,
-                                size_t *n, struct ej_err *err);
+/* Builds the table of the service block `api` served by the `n_handlers` rows of `handlers`:
+ * the methods of `api` in their .proto order, then those of `service Gdpr`. On EJ_OK *ops
+ * (free() it) holds *n rows. Fails with EJ_ERR_INVALID, naming the culprit in `err`, when a
+ * method of `api` has no handler, a handler names no method, two handlers name the same method,
+ * or `api` declares a gdpr_* method itself. */
+enum ej_status ej_optable_build(const ProtobufCServiceDescriptor *api,
+                                const struct ej_handler *handlers, size_t n_handlers,
+                                struct ej_optable_op **ops, size_t *n, struct ej_err *err);
 
 #endif

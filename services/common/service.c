@@ -575,7 +575,8 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
         atomic_init(&rt.stopping, 0);
         st = ej_rpc_service_name(def->api, rt.name, sizeof(rt.name), err);
         if (st == EJ_OK)
-                st = ej_optable_build(def, &rt.ops, &rt.n_ops, err);
+                st = ej_optable_build(def->api, def->handlers, def->n_handlers, &rt.ops, &rt.n_ops,
+                                      err);
         if (st == EJ_OK)
                 st = load_settings(&rt.cfg, err);
         if (st != EJ_OK) {
@@ -739,7 +740,8 @@ enum ej_status ej_service_check(const struct ej_service_def *def, struct ej_err 
 {
         struct ej_optable_op *ops = NULL;
         size_t n = 0;
-        enum ej_status st = ej_optable_build(def, &ops, &n, err);
+        enum ej_status st =
+            ej_optable_build(def->api, def->handlers, def->n_handlers, &ops, &n, err);
 
         free(ops);
         return st;

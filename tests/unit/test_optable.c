@@ -80,7 +80,7 @@ static void test_build(void)
         struct ej_err err;
 
         ej_err_clear(&err);
-        CHECK(ej_optable_build(&def, &ops, &n, &err) == EJ_OK);
+        CHECK(ej_optable_build(def.api, def.handlers, def.n_handlers, &ops, &n, &err) == EJ_OK);
         CHECK(n == ej__files__files__descriptor.n_methods + ej__common__gdpr__descriptor.n_methods);
         CHECK(ops && strcmp(ops[0].method, "upload_begin") == 0);
         op = find(ops, n, "download_open");
@@ -114,7 +114,7 @@ static void test_gdpr(void)
         Ej__Common__Empty empty = EJ__COMMON__EMPTY__INIT;
         size_t n = 0;
 
-        CHECK(ej_optable_build(&def, &ops, &n, NULL) == EJ_OK);
+        CHECK(ej_optable_build(def.api, def.handlers, def.n_handlers, &ops, &n, NULL) == EJ_OK);
         op = find(ops, n, "gdpr_export");
         CHECK(op && op->fn(&call, &in.base, &part.base, NULL) == EJ_OK);
         CHECK(part.service && strcmp(part.service, "files") == 0);
@@ -127,7 +127,7 @@ static void test_gdpr(void)
         with_export[6] = (struct ej_handler){"gdpr_export", other_stub, 0};
         def.handlers = with_export;
         def.n_handlers = 7;
-        CHECK(ej_optable_build(&def, &ops, &n, NULL) == EJ_OK);
+        CHECK(ej_optable_build(def.api, def.handlers, def.n_handlers, &ops, &n, NULL) == EJ_OK);
         op = find(ops, n, "gdpr_export");
         CHECK(op && op->fn == other_stub && op->service_only);
         free(ops);
@@ -149,7 +149,9 @@ static void test_refusals(void)
         ej_err_clear(&err);
         CHECK(ej_service_check(&def, &err) == EJ_ERR_INVALID);
         CHECK(strstr(err.msg, "files.info") && strstr(err.msg, "has no handler"));
-        CHECK(ej_optable_build(&def, &ops, &n, &err) == EJ_ERR_INVALID && ops == NULL && n == 0);
+        CHECK(ej_optable_build(def.api, def.handlers, def.n_handlers, &ops, &n, &err) ==
+                  EJ_ERR_INVALID &&
+              ops == NULL && n == 0);
 
         /* A handler naming no method (the old dotted name, say). */
         def.n_handlers = 6;
