@@ -4,6 +4,7 @@
  */
 #include "gateway.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,10 @@ int main(void)
                         fprintf(stderr, "ej-gateway: %s\n", err.msg);
                         return 1;
                 }
+                /* Building it took a JSON tree some ten times the document's size, freed now:
+                 * give those pages back, or they stay resident for the process's life (the
+                 * request threads allocate from arenas of their own and never reuse them). */
+                malloc_trim(0);
         }
         bo.url = cfg.nats_url;
         bo.name = "ej-gateway";
