@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mem.h"
 #include "rpc.h"
 
 #include "common.pb-c.h"
@@ -277,8 +276,8 @@ enum ej_status gw_route_table_resolve(struct gw_route *table, size_t n, struct e
                         ej_err_prefix(err, r->pattern);
                         return st;
                 }
-                if (r->subject == NULL || strcmp(r->subject, subject) != 0)
-                        r->subject = xstrdup(subject);
+                snprintf(r->subject_buf, sizeof(r->subject_buf), "%s", subject);
+                r->subject = r->subject_buf;
                 r->req_desc = m->input;
                 r->resp_desc = r->stream_answer ? r->stream_answer : m->output;
         }

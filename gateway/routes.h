@@ -44,6 +44,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "rpc.h"
 #include "status.h"
 #include "str.h"
 
@@ -126,6 +127,7 @@ struct gw_route {
         const char *subject;                         /* "ej.users.login"; NULL: local */
         const ProtobufCMessageDescriptor *req_desc;  /* the method's input */
         const ProtobufCMessageDescriptor *resp_desc; /* its output (or .stream_answer) */
+        char subject_buf[EJ_RPC_SUBJECT_MAX];        /* where .subject is written */
 };
 
 /* A method no route reaches, and who calls it instead. */
@@ -166,7 +168,7 @@ extern const size_t gw_internal_count;
 
 /* Fills subject, req_desc and resp_desc of every row of `table` from its .rpc (rows without
  * .rpc.service are left alone). Idempotent; not thread-safe: call once at start-up, before any
- * thread reads the table. A subject string lives as long as the program. Fails with
+ * thread reads the table. A subject lives in its row (.subject_buf). Fails with
  * EJ_ERR_INVALID, `err` naming the row, when a row names a method its service does not have,
  * or has a .rpc but no subject can be derived. */
 enum ej_status gw_route_table_resolve(struct gw_route *table, size_t n, struct ej_err *err);
