@@ -104,6 +104,7 @@ struct gw_out {
         const char *location;     /* Location header, or NULL */
         const char *const *skip;  /* proto field names left out of the JSON */
         const char *etag;         /* ETag header (then Cache-Control: no-cache), or NULL */
+        bool close;               /* Connection: close (the rest of the stream is not trusted) */
 };
 
 enum gw_phase {

@@ -35,6 +35,7 @@
 #include "render.h"
 #include "session.h"
 #include "static.h"
+#include "framing.h"
 #include "stream_core.h"
 #include "stream_download.h"
 #include "stream_upload.h"
@@ -484,6 +485,50 @@ static bool refuse_at_once(struct gw *gw, struct MHD_Connection *conn, unsigned 
         return (expect && strcasecmp(expect, "100-continue") == 0) || len > drain_max;
 }
 
+#define GW_MAX_HEADERS 128
+
+struct header_list {
+        struct gw_header h[GW_MAX_HEADERS];
+        size_t n;
+        bool overflow;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+        struct header_list *l = cls;
+
+        (void)kind;
+        if (l->n == GW_MAX_HEADERS) {
+                l->overflow = true;
+                return MHD_NO;
+        }
+        l->h[l->n++] = (struct gw_header){key, value};
+        return MHD_YES;
+}
+
+/* The first call: a request whose framing is ambiguous (framing.h) is refused before its body
+ * is read, with 400 and Connection: close, since nothing after it on this connection can be
+ * trusted to start where the client meant. */
+static bool framing_refused(struct gw_req *req, const char *version, enum MHD_Result *ret)
+{
+        struct header_list *l = ej_arena_alloc(req->arena, sizeof(*l));
+        const char *why = NULL;
+        struct gw_out out = {0};
+
+        l->n = 0;
+        l->overflow = false;
+        MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, l);
+        if (l->overflow)
+                why = "too many header lines";
+        else if (gw_framing_ok(version, l->h, l->n, &why))
+                return false;
+        gw_out_error(&out, req, EJ_ERR_INVALID, why, NULL);
+        out.close = true;
+        *ret = gw_render_send(req, &out);
+        return true;
+}
+
 /* Every call of a file route's request, the first included. */
 static enum MHD_Result stream_call(struct gw_req *req, const char *data, size_t *size)
 {
@@ -516,12 +561,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct gw *gw = cls;
         struct gw_req *req = *con_cls;
 
-        (void)version;
         if (req == NULL) {
                 const char *cl;
+                enum MHD_Result ret = MHD_NO;
 
                 req = req_new(gw, conn, url, method);
                 *con_cls = req;
+                if (framing_refused(req, version, &ret))
+                        return ret;
                 if (claim_stream(req))
                         return req->route ? stream_call(req, upload_data, upload_data_size)
                                           : gw_render_error(req, EJ_ERR_FORBIDDEN,

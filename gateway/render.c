@@ -161,6 +161,8 @@ enum MHD_Result gw_render_send(struct gw_req *req, struct gw_out *out)
                                         out->disposition);
         if (out->location)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, out->location);
+        if (out->close)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         /* A body with an ETag may be kept and revalidated; every other answer is no-store. */
         if (out->etag) {
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, out->etag);
