@@ -29,12 +29,14 @@
 #include "mem.h"
 #include "openapi_schema.h"
 #include "render.h"
+#include "stream_http.h"
 #include "pbjson.h"
 
 struct gw_openapi {
         char *json;
         size_t len;
-        char etag[EJ_SHA256_HEX_LEN + 2];
+        char tag[33];                     /* the first 32 hex digits of the document's SHA-256 */
+        char etag[EJ_SHA256_HEX_LEN + 2]; /* the same, quoted: the ETag header */
 };
 
 /* The error answers, by status: components.responses names and their descriptions. */
@@ -616,7 +618,8 @@ enum ej_status gw_openapi_create(struct gw_openapi **out, const struct gw_route 
                 char hex[EJ_SHA256_HEX_LEN];
 
                 ej_sha256_hex(api->json, api->len, hex);
-                snprintf(api->etag, sizeof(api->etag), "\"%.32s\"", hex);
+                snprintf(api->tag, sizeof(api->tag), "%.32s", hex);
+                snprintf(api->etag, sizeof(api->etag), "\"%s\"", api->tag);
         }
         *out = api;
 out:
@@ -648,23 +651,6 @@ const char *gw_openapi_etag(const struct gw_openapi *api)
 
 /* --- the routes --- */
 
-/* True when the If-None-Match header lists `etag` (or is "*"). */
-static bool etag_listed(const char *inm, const char *etag)
-{
-        size_t n = strlen(etag);
-
-        for (const char *p = inm; p && *p;) {
-                while (*p == ' ' || *p == ',')
-                        p++;
-                if (strncmp(p, "W/", 2) == 0)
-                        p += 2;
-                if (*p == '*' || strncmp(p, etag, n) == 0)
-                        return true;
-                p = strchr(p, ',');
-        }
-        return false;
-}
-
 static void serve_openapi(struct gw_req *req, struct gw_out *out)
 {
         const struct gw_openapi *api = req->gw->api;
@@ -678,7 +664,7 @@ static void serve_openapi(struct gw_req *req, struct gw_out *out)
                 return;
         }
         out->etag = gw_openapi_etag(api);
-        if (etag_listed(inm, out->etag)) {
+        if (gw_etag_matches(inm, api->tag)) {
                 out->status = 304;
                 return;
         }
