@@ -23,10 +23,11 @@
 
 #include "grant.h"
 
-#define FILES_CHUNK_SIZE  (256 * 1024) /* data bytes per upload chunk and per read */
-#define FILES_WINDOW      8            /* upload chunks in flight without ack */
-#define FILES_SNIFF_BYTES (64 * 1024)  /* bytes libmagic sees to decide the type */
-#define FILES_NAME_MAX    200          /* characters of a display name */
+#define FILES_CHUNK_SIZE      (256 * 1024)      /* data bytes per upload chunk and per read */
+#define FILES_WINDOW          8                 /* upload chunks in flight without ack */
+#define FILES_WRITEBACK_BYTES (4 * 1024 * 1024) /* an upload's writeback starts every 4 MiB */
+#define FILES_SNIFF_BYTES     (64 * 1024)       /* bytes libmagic sees to decide the type */
+#define FILES_NAME_MAX        200               /* characters of a display name */
 
 /* An upload kind: its size limit and the content types it takes. */
 struct files_kind {

@@ -9,13 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "files.pb-c.h"
 #include "users.pb-c.h"
 
 #include "blind.h"
 #include "content.h"
+#include "digest.h"
 #include "ids.h"
 #include "log.h"
 #include "storage.h"
@@ -232,22 +231,24 @@ static const char *blind_name(const char *type)
 static enum ej_status hash_file(const char *path, char hex[65], int64_t *size, struct ej_err *err)
 {
         unsigned char buf[65536];
-        unsigned char digest[crypto_hash_sha256_BYTES];
-        crypto_hash_sha256_state sha;
-        FILE *f = fopen(path, "rb");
+        struct ej_sha256 sha;
+        FILE *f;
         size_t n;
 
         *size = 0;
-        if (f == NULL)
+        if (ej_sha256_init(&sha, err) != EJ_OK)
+                return EJ_ERR_INTERNAL;
+        f = fopen(path, "rb");
+        if (f == NULL) {
+                ej_sha256_free(&sha);
                 return ej_err_set(err, EJ_ERR_INTERNAL, NULL, "cannot read the copy");
-        crypto_hash_sha256_init(&sha);
+        }
         while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-                crypto_hash_sha256_update(&sha, buf, n);
+                ej_sha256_update(&sha, buf, n);
                 *size += (int64_t)n;
         }
         fclose(f);
-        crypto_hash_sha256_final(&sha, digest);
-        sodium_bin2hex(hex, 65, digest, sizeof(digest));
+        ej_sha256_final_hex(&sha, hex);
         return EJ_OK;
 }
 

@@ -8,8 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
+#include "digest.h"
 #include "mem.h"
 #include "storage.h"
 #include "storage_impl.h"
@@ -169,9 +168,8 @@ static enum ej_status local_put_stream(void *impl, const char *key, int64_t size
         struct local *l = impl;
         char tmp[PATH_MAX];
         char buf[65536];
-        char hex[65];
-        unsigned char digest[crypto_hash_sha256_BYTES];
-        crypto_hash_sha256_state sha;
+        char hex[EJ_SHA256_HEX_LEN];
+        struct ej_sha256 sha = {0};
         int64_t total = 0;
         enum ej_status st = EJ_OK;
         long n;
@@ -181,21 +179,22 @@ static enum ej_status local_put_stream(void *impl, const char *key, int64_t size
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return io_err(err, "create", tmp);
-        crypto_hash_sha256_init(&sha);
+        st = ej_sha256_init(&sha, err);
+        if (st != EJ_OK)
+                goto out;
         while ((n = read_fn(ud, buf, sizeof(buf))) > 0) {
                 if (write(fd, buf, (size_t)n) != (ssize_t)n) {
                         st = io_err(err, "write", tmp);
                         goto out;
                 }
-                crypto_hash_sha256_update(&sha, (const unsigned char *)buf, (unsigned long long)n);
+                ej_sha256_update(&sha, buf, (size_t)n);
                 total += n;
         }
         if (n < 0) {
                 st = ej_err_set(err, EJ_ERR_INTERNAL, NULL, "storage: the source failed");
                 goto out;
         }
-        crypto_hash_sha256_final(&sha, digest);
-        sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+        ej_sha256_final_hex(&sha, hex);
         if (strcmp(hex, key) != 0 || (size >= 0 && total != size)) {
                 st = ej_err_set(err, EJ_ERR_INVALID, NULL,
                                 "storage: the content does not match its key");
@@ -205,6 +204,7 @@ static enum ej_status local_put_stream(void *impl, const char *key, int64_t size
         fd = -1;
         st = local_put_file(l, key, tmp, total, NULL, err);
 out:
+        ej_sha256_free(&sha);
         if (fd >= 0)
                 close(fd);
         if (st != EJ_OK)
