@@ -63,6 +63,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # land in $(BUILD)/bin.
 TOOL_SRC := $(wildcard tools/*.c tests/tools/*.c)
 TOOL_BINS := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRC))))
+# The floor probes (tests/bench/floor/): bare libmicrohttpd and a bare HTTP -> NATS -> PostgreSQL
+# read, which `make bench` measures beside the gateway in the same run.
+FLOOR_BINS := $(addprefix $(BUILD)/bench/,floor_hello floor_gateway floor_service)
 
 # The API reference page (/api/docs) renders /api/openapi.json with Swagger UI, whose prebuilt
 # files are copied from npm (gateway/apidocs/package.json, locked) into the web root's vendor/
@@ -81,7 +84,7 @@ CSRC_FORMAT := $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^proto/ge
 # Generated sources are kept, not treated as intermediates.
 .SECONDARY:
 
-all: $(GATEWAY_BIN) $(SERVICE_BINS) $(UNIT_BINS) $(TOOL_BINS) $(APIDOCS_VENDOR)
+all: $(GATEWAY_BIN) $(SERVICE_BINS) $(UNIT_BINS) $(TOOL_BINS) $(FLOOR_BINS) $(APIDOCS_VENDOR)
 
 # Installs the Debian packages the build, the stack and the tests need (apt-get as root;
 # otherwise prints the one command to run).
@@ -149,6 +152,18 @@ $(BUILD)/bin/%: tools/%.c $(COMMON_LIB) $(PB_H)
 $(BUILD)/bin/%: tests/tools/%.c $(COMMON_LIB) $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/gen/floor.pb-c.c $(BUILD)/gen/floor.pb-c.h: tests/bench/floor/floor.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Itests/bench/floor $<
+
+$(BUILD)/bench/floor.pb-c.o: $(BUILD)/gen/floor.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(filter-out -Wcast-qual,$(CFLAGS)) -w -c $< -o $@
+
+$(BUILD)/bench/%: tests/bench/floor/%.c $(BUILD)/bench/floor.pb-c.o
+	$(CC) $(CPPFLAGS) -I$(BUILD)/gen $(CFLAGS) -o $@ $< $(BUILD)/bench/floor.pb-c.o $(LDFLAGS) \
+	    $(LDLIBS)
 
 # The JSON <-> protobuf transcoder is tested on its own messages (tests/unit/pbjson_test*.proto),
 # generated into $(BUILD)/gen and #included by its unit test and fuzz target only, so they stay

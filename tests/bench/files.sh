@@ -4,7 +4,7 @@
 #     the files service during each (the peaks are reset first: /proc/<pid>/clear_refs);
 #   - 16 concurrent uploads of 20 MiB (distinct contents): the RSS growth of gateway + files
 #     service over the run (their peak during it minus their RSS before), target < 32 MiB.
-# Target for the single upload to the local backend: >= 150 MB/s.
+# Target for the single upload to the local backend: >= 300 MB/s.
 #
 # Environment (from run.sh): URL, COOKIE, WORK, EJ_VAR. EJ_BENCH_FILE_RUNS (3): runs of the
 # single upload and download; the best and the median are printed.
@@ -111,7 +111,7 @@ rm -f "$DIR"/c-*
 
 echo
 awk -v u="$UP_BEST" -v g="$GROWTH" -v ok="$ok" 'BEGIN {
-        printf "target single upload >= 150 MB/s (local backend): %s (%s MB/s best)\n", (u >= 150 ? "met" : "MISSED"), u
+        printf "target single upload >= 300 MB/s (local backend): %s (%s MB/s best)\n", (u >= 300 ? "met" : "MISSED"), u
         printf "target RSS growth of gateway + files < 32 MiB over 16 concurrent uploads: %s (%.1f MiB, %d/16 stored)\n",
                 (g < 32 * 1024 && ok == 16 ? "met" : "MISSED"), g / 1024, ok
 }'

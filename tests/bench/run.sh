@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Speed and memory of a private stack, measured in one run (`make bench`; not part of make test):
-#   - wrk against /healthz (the gateway alone) and GET /api/me with a valid session
-#     (gateway -> NATS -> users -> PostgreSQL): req/s, p50, p99, and the ratio of the two;
+#   - the machine's floor, measured now: bare libmicrohttpd and a bare HTTP -> NATS -> service ->
+#     PostgreSQL primary-key read (tests/bench/floor/), then wrk against /healthz (the gateway
+#     alone) and GET /api/me with a valid session (gateway -> NATS -> users -> PostgreSQL): req/s,
+#     p50, p99, and each as a ratio of its floor (targets: /api/me >= 60% of the floor's req/s,
+#     p99 <= 2x the floor's);
+#   - a login storm: login req/s (argon2id parameters read from the stored hash) and /api/me's
+#     p99 while it lasts;
 #   - the admin users list at EJ_BENCH_USERS (100000) seeded accounts: p50/p99 per query shape;
 #   - the resident memory (VmRSS now, VmHWM peak) of every process of the stack.
 #
 # Environment: BUILD (build), EJ_BENCH_DURATION (10s), EJ_BENCH_CONNECTIONS (64),
 # EJ_BENCH_THREADS (1), EJ_BENCH_USERS (100000), EJ_BENCH_USERS_QUERY (the search term),
+# EJ_BENCH_FLOOR_WORKERS (4: the floor service's threads, each with its own PostgreSQL connection),
 # EJ_WORKERS and the other stack settings pass through.
 set -euo pipefail
 
@@ -26,7 +32,9 @@ command -v wrk >/dev/null || {
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ej-bench.XXXXXX")
 chmod 711 "$WORK"
 export EJ_VAR=$WORK/var
+FLOOR_PIDS=()
 cleanup() {
+        [[ ${#FLOOR_PIDS[@]} -eq 0 ]] || stop_floor
         "$STACK" stop >/dev/null 2>&1 || true
         rm -rf "$WORK"
 }
@@ -69,29 +77,95 @@ to_ms() {
         }'
 }
 
-# Runs wrk on $2 and sets RPS, P50, P99, ERRS for the run named $1.
+# Runs wrk on $2 (a path of the stack, or a whole URL) and sets RPS, P50, P99, ERRS for the run
+# named $1.
 run_wrk() {
-        local name=$1 path=$2 out
+        local name=$1 path=$2 out target
         shift 2
-        out=$WORK/wrk-$name.txt
+        out=$WORK/wrk-${name//[^a-z0-9]/_}.txt
+        target=$path
+        [[ $target == http* ]] || target=$URL$path
         # A short warm-up: connections, prepared statements, caches.
-        wrk -t"$THREADS" -c"$CONNS" -d2s "$@" "$URL$path" >/dev/null
-        wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$URL$path" >"$out"
+        wrk -t"$THREADS" -c"$CONNS" -d2s "$@" "$target" >/dev/null
+        wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$target" >"$out"
         RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
         P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
         P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
         ERRS=$(awk '/Non-2xx or 3xx responses:/ {print $5} /Socket errors:/ {print}' "$out" | tr '\n' ' ')
-        printf '%-10s %10.0f req/s   p50 %7s ms   p99 %7s ms   %s\n' "$path" "$RPS" "$P50" "$P99" \
+        printf '%-14s %10.0f req/s   p50 %7s ms   p99 %7s ms   %s\n' "$name" "$RPS" "$P50" "$P99" \
                 "${ERRS:+errors: $ERRS}"
 }
 
+PG_PORT=$(sed -n 's/^EJ_PG_PORT=//p' "$EJ_VAR/stack.env")
+DB_URL="host=127.0.0.1 port=$PG_PORT dbname=easyjournal user=postgres password=$(cat "$EJ_VAR/pg.pass")"
+NATS_URL="nats://127.0.0.1:$(sed -n 's/^EJ_NATS_PORT=//p' "$EJ_VAR/stack.env")"
+psql_q() { PGPASSWORD=$(cat "$EJ_VAR/pg.pass") psql -X -q -t -A -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# --- the floor: the machine's own limits, on the stack's PostgreSQL and nats-server ------------
+stop_floor() {
+        local p
+        for p in "${FLOOR_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+        for p in "${FLOOR_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+        FLOOR_PIDS=()
+}
+psql_q -d postgres -c "CREATE DATABASE floor"
+psql_q -d floor -c "CREATE TABLE floor_items (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL, price_cents bigint NOT NULL)" \
+        -c "INSERT INTO floor_items SELECT g, 'item-' || g, g % 1000, g * 7 FROM generate_series(1, 100000) g" \
+        -c "VACUUM ANALYZE floor_items"
+HELLO_PORT=$(free_port)
+FLOOR_PORT=$(free_port)
+"$BUILD/bench/floor_hello" "$HELLO_PORT" 2>>"$WORK/floor.log" &
+FLOOR_PIDS+=($!)
+"$BUILD/bench/floor_service" "$NATS_URL" "${DB_URL/dbname=easyjournal/dbname=floor}" \
+        "${EJ_BENCH_FLOOR_WORKERS:-4}" 2>>"$WORK/floor.log" &
+FLOOR_PIDS+=($!)
+"$BUILD/bench/floor_gateway" "$FLOOR_PORT" "$NATS_URL" 2 2>>"$WORK/floor.log" &
+FLOOR_PIDS+=($!)
+for _ in $(seq 1 50); do
+        curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$FLOOR_PORT/items/1" 2>/dev/null && break
+        sleep 0.1
+done
+
 echo "bench: wrk -t$THREADS -c$CONNS -d$DURATION (after a 2 s warm-up each)"
-run_wrk healthz /healthz
+run_wrk "floor hello" "http://127.0.0.1:$HELLO_PORT/hello"
+F_H_RPS=$RPS
+F_H_P99=$P99
+run_wrk "floor read" "http://127.0.0.1:$FLOOR_PORT/" -s "$ROOT/tests/bench/floor/items.lua"
+F_R_RPS=$RPS
+F_R_P99=$P99
+stop_floor
+run_wrk /healthz /healthz
 H_RPS=$RPS
-run_wrk me /api/me -H "Cookie: $COOKIE"
+H_P99=$P99
+run_wrk /api/me /api/me -H "Cookie: $COOKIE"
 M_RPS=$RPS
 M_P99=$P99
-awk -v m="$M_RPS" -v h="$H_RPS" 'BEGIN { printf "ratio /api/me over /healthz: %.2f\n", m / h }'
+awk -v m="$M_RPS" -v mp="$M_P99" -v h="$H_RPS" -v hp="$H_P99" -v fh="$F_H_RPS" -v fhp="$F_H_P99" \
+        -v fr="$F_R_RPS" -v frp="$F_R_P99" 'BEGIN {
+        printf "ratio /healthz over the bare libmicrohttpd floor: req/s %.2f, p99 %.2fx\n", h / fh, hp / fhp
+        printf "ratio /api/me over the bare read floor:          req/s %.2f, p99 %.2fx\n", m / fr, mp / frp
+        printf "target /api/me >= 60%% of the floor read:        %s (%.0f%%)\n", (m / fr >= 0.6 ? "met" : "MISSED"), 100 * m / fr
+        printf "target /api/me p99 <= 2x the floor read p99:    %s (%.2fx)\n", (mp / frp <= 2 ? "met" : "MISSED"), mp / frp
+}'
+
+# --- a login storm -----------------------------------------------------------------------------
+# Logins at full speed (argon2id on the users service's slow workers) while /api/me is measured:
+# the storm must not slow the other requests. The parameters are read from the stored hash.
+ARGON=$(psql_q -d easyjournal -c "SELECT substring(password_hash from '^[$]argon2id[$]v=[0-9]+[$]([^$]+)') FROM users.users WHERE email = '$EMAIL'")
+LOGIN_LUA=$WORK/login.lua
+printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{"email":"%s","password":"%s"}]]\n' \
+        "$EMAIL" "$PASSWORD" >"$LOGIN_LUA"
+wrk -t1 -c8 -d"$DURATION" --latency -s "$LOGIN_LUA" "$URL/api/auth/login" >"$WORK/wrk-login.txt" &
+STORM=$!
+sleep 1
+run_wrk "/api/me storm" /api/me -H "Cookie: $COOKIE"
+S_P99=$P99
+wait "$STORM" || true
+L_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk-login.txt")
+L_P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$WORK/wrk-login.txt")")
+printf 'login storm: %.0f logins/s (p99 %s ms) with argon2id %s; /api/me p99 %s ms during it (%s ms before)\n' \
+        "$L_RPS" "$L_P99" "${ARGON:-?}" "$S_P99" "$M_P99"
 
 # --- users list at scale ---------------------------------------------------------------------
 # EJ_BENCH_USERS (100000) synthetic accounts (ej-users seed-bench), then GET /api/admin/users as
@@ -101,8 +175,6 @@ awk -v m="$M_RPS" -v h="$H_RPS" 'BEGIN { printf "ratio /api/me over /healthz: %.
 BENCH_USERS=${EJ_BENCH_USERS:-100000}
 USERS_QUERY=${EJ_BENCH_USERS_QUERY:-bench-1} # in about 11% of the seeded e-mail addresses
 USERS_NAME_QUERY=${EJ_BENCH_USERS_NAME_QUERY:-curie} # a surname of about 4% of them
-DB_URL="host=127.0.0.1 port=$(sed -n 's/^EJ_PG_PORT=//p' "$EJ_VAR/stack.env") dbname=easyjournal user=postgres password=$(cat "$EJ_VAR/pg.pass")"
-NATS_URL="nats://127.0.0.1:$(sed -n 's/^EJ_NATS_PORT=//p' "$EJ_VAR/stack.env")"
 users_cli() {
         EJ_DB_URL=$DB_URL EJ_NATS_URL=$NATS_URL EJ_LOG_LEVEL=warn "$BUILD/bin/ej-users" "$@"
 }
