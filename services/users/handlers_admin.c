@@ -367,7 +367,15 @@ enum ej_status users_list_activity(struct ej_call *call, const ProtobufCMessage 
                 return ej_err_set(err, EJ_ERR_INVALID, "kind", "no such kind of activity");
         if (in->user_id[0] && !ej_uuid_valid(in->user_id))
                 return ej_err_set(err, EJ_ERR_INVALID, "user_id", "not a user id");
-        if (in->from_ms < 0 || in->to_ms < 0 || (in->to_ms > 0 && in->to_ms < in->from_ms))
+        if (in->from_ms < 0 || in->from_ms > EJ_TIME_MS_MAX)
+                return ej_err_set(err, EJ_ERR_INVALID, "from_ms",
+                                  "fromMs must be a time in milliseconds since 1970, up to the "
+                                  "year 9999 (0 for no lower bound)");
+        if (in->to_ms < 0 || in->to_ms > EJ_TIME_MS_MAX)
+                return ej_err_set(err, EJ_ERR_INVALID, "to_ms",
+                                  "toMs must be a time in milliseconds since 1970, up to the "
+                                  "year 9999 (0 for no upper bound)");
+        if (in->to_ms > 0 && in->to_ms < in->from_ms)
                 return ej_err_set(err, EJ_ERR_INVALID, "to_ms", "the time range is empty");
         page = ej_arena_alloc(call->arena, sizeof(*page));
         ej__common__page_info__init(page);
