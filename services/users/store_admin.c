@@ -339,6 +339,12 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
         *next_cursor = "";
         *total = 0;
         *total_exact = true;
+        /* The client's cursor is checked before any statement runs. */
+        if (q->cursor[0] &&
+            (!cursor_decode(a, q->cursor, q->sort, &ckey, &cid) || !ej_uuid_valid(cid)))
+                return ej_err_set(err, EJ_ERR_INVALID, "page.cursor",
+                                  "this paging cursor is not valid (it belongs to another list or "
+                                  "sort order, or was altered): start again from the first page");
         if (strcmp(q->sort, "email") == 0) {
                 sort_expr = "u.email_normalized";
                 key_expr = "u.email_normalized";
@@ -404,11 +410,6 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                 *total = (uint64_t)estimate;
 
         if (q->cursor[0]) {
-                if (!cursor_decode(a, q->cursor, q->sort, &ckey, &cid) || !ej_uuid_valid(cid)) {
-                        st = ej_err_set(err, EJ_ERR_INVALID, "page.cursor",
-                                        "this paging cursor is not valid");
-                        goto out;
-                }
                 params[np++] = ckey;
                 params[np++] = cid;
                 if (strcmp(q->sort, "created") == 0)
@@ -534,7 +535,8 @@ enum ej_status store_activity_list(struct ej_db *db, struct ej_arena *a, const c
                 if (end == cursor || *end != '\0' || errno == ERANGE || c <= 0) {
                         ej_buf_free(&sql);
                         return ej_err_set(err, EJ_ERR_INVALID, "page.cursor",
-                                          "this paging cursor is not valid");
+                                          "this paging cursor is not valid (it was altered): "
+                                          "start again from the first page");
                 }
                 snprintf(cur, sizeof(cur), "%lld", c);
                 params[np++] = cur;
