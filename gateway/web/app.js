@@ -16,7 +16,8 @@
  *   chrome.js    header, user menu, work links per role, logout
  *   consent.js   the blocking consent prompt
  *   upload.js    the file upload widget
- *   pages/<area>.js  one file per area (public, account, admin, files; errors for the router):
+ *   pages/<area>.js  one file per area (public, account, invitations, admin, files; errors for
+ *                the router):
  *                each exports render functions, which the table below maps to paths
  * A new page: a render function in its area's file, one row in `routes` (and its styles in
  * pages/<area>.css). A new area: pages/<area>.js and .css, plus their <link> lines in index.html.
@@ -37,6 +38,7 @@ import {
   renderAdminMailTemplates, renderAdminDevMail,
 } from './pages/admin.js';
 import { renderUpload } from './pages/files.js';
+import { renderInvitations } from './pages/invitations.js';
 
 /* Routes: path pattern -> page. The fields are explained in router.js. */
 const routes = [
@@ -56,6 +58,7 @@ const routes = [
   { path: '/confirm-erasure', title: 'Erase your account', render: renderConfirmErasure },
   { path: '/privacy', title: 'Privacy policy', render: renderPrivacy },
   { path: '/me', title: 'Your profile', render: renderMe, auth: 'user', consentFree: true },
+  { path: '/invitations', title: 'Invitations', render: renderInvitations, auth: 'user' },
   { path: '/upload', title: 'Upload a file', render: renderUpload, auth: 'user' },
   { path: '/browse', title: 'Browse articles', render: placeholder('Browse articles', 'The article archive opens here soon.') },
   { path: '/issues', title: 'Issues', render: placeholder('Issues', 'Published issues will be listed here.') },

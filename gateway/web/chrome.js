@@ -58,6 +58,7 @@ function renderAccountNav() {
     }, h('span', { class: 'user-name' }, state.user.name || state.user.email || 'Account'), h('span', { class: 'caret', 'aria-hidden': 'true' }));
     const menu = h('ul', { class: 'user-menu', id: 'user-menu', hidden: true },
       h('li', null, h('a', { href: '/me', id: 'menu-profile' }, 'Profile')),
+      h('li', null, h('a', { href: '/invitations', id: 'menu-invitations' }, 'Invitations')),
       h('li', null, h('button', { type: 'button', class: 'menu-item', id: 'menu-logout', onclick: logout }, 'Log out')));
     button.addEventListener('click', () => {
       const open = button.getAttribute('aria-expanded') !== 'true';

@@ -382,13 +382,18 @@ enum ej_status ej_bus_respond_hdrs(struct ej_bus *bus, natsMsg *request, enum ej
         }
         s = natsMsg_Create(&msg, reply_to, NULL, (const char *)data, (int)len);
         if (s == NATS_OK && st != EJ_OK) {
-                const char *m = (detail && detail->msg[0]) ? detail->msg : ej_status_name(st);
+                /* Detail marked for the log only (the database's text) never leaves the
+                 * service: the caller gets the status's sentence and no field. */
+                bool shown = detail && !detail->log_only;
+                const char *m = shown && detail->msg[0]      ? detail->msg
+                                : detail && detail->log_only ? ej_status_public_message(st)
+                                                             : ej_status_name(st);
 
                 s = natsMsgHeader_Set(msg, EJ_HDR_STATUS, ej_status_name(st));
                 if (s == NATS_OK)
                         s = natsMsgHeader_Set(msg, EJ_HDR_ERROR,
                                               header_safe(m, text, sizeof(text)));
-                if (s == NATS_OK && detail && detail->field[0])
+                if (s == NATS_OK && shown && detail->field[0])
                         s = natsMsgHeader_Set(msg, EJ_HDR_FIELD,
                                               header_safe(detail->field, text, sizeof(text)));
         }

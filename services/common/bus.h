@@ -76,7 +76,9 @@ enum ej_status ej_bus_request(struct ej_bus *bus, const char *subject, const Pro
                               struct ej_err *err);
 
 /* Sends a reply to `request` with the status headers and, on EJ_OK, `resp` packed as data
- * (`resp` may be NULL for an empty body). */
+ * (`resp` may be NULL for an empty body). A `detail` marked log_only (status.h) is not sent:
+ * the reply carries ej_status_public_message and no field; logging the detail with the request
+ * id is the caller's part. */
 enum ej_status ej_bus_respond(struct ej_bus *bus, natsMsg *request, enum ej_status st,
                               const struct ej_err *detail, const ProtobufCMessage *resp);
 

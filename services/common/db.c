@@ -31,7 +31,8 @@ struct ej_db {
         enum ej_status tx_status; /* first failure inside the open transaction, EJ_OK if none */
 };
 
-/* Copies libpq's (possibly multi-line) message into err->msg as one line. */
+/* Copies libpq's (possibly multi-line) message into err->msg as one line, marked for the log
+ * only. */
 static enum ej_status db_err_msg(struct ej_err *err, enum ej_status st, const char *field,
                                  const char *context, const char *msg)
 {
@@ -51,8 +52,12 @@ static enum ej_status db_err_msg(struct ej_err *err, enum ej_status st, const ch
         }
         line[n] = '\0';
         if (context != NULL)
-                return ej_err_set(err, st, field, "%s: %s", context, line);
-        return ej_err_set(err, st, field, "%s", line);
+                ej_err_set(err, st, field, "%s: %s", context, line);
+        else
+                ej_err_set(err, st, field, "%s", line);
+        /* The server's words (and a constraint name as the field) are for our log only. */
+        ej_err_mark_log_only(err);
+        return st;
 }
 
 static void db_sleep_ms(long ms)
@@ -136,13 +141,13 @@ static enum ej_status db_ready(struct ej_db *db, struct ej_err *err)
 {
         if (db->in_tx) {
                 if (db->tx_status != EJ_OK)
-                        return ej_err_set(err, db->tx_status, NULL,
-                                          "database: transaction aborted by an earlier error");
+                        return db_err_msg(err, db->tx_status, NULL, "database",
+                                          "transaction aborted by an earlier error");
                 if (PQstatus(db->conn) != CONNECTION_OK ||
                     PQtransactionStatus(db->conn) != PQTRANS_INTRANS) {
                         db->tx_status = EJ_ERR_UNAVAILABLE;
-                        return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL,
-                                          "database: connection lost inside a transaction");
+                        return db_err_msg(err, EJ_ERR_UNAVAILABLE, NULL, "database",
+                                          "connection lost inside a transaction");
                 }
                 return EJ_OK;
         }
@@ -192,8 +197,8 @@ enum ej_status ej_db_connect(struct ej_db **out, const char *conninfo, const cha
 
         *out = NULL;
         if (conninfo == NULL || schema == NULL || schema[0] == '\0')
-                return ej_err_set(err, EJ_ERR_INVALID, NULL,
-                                  "database: connection string and schema are required");
+                return db_err_msg(err, EJ_ERR_INVALID, NULL, "database",
+                                  "connection string and schema are required");
         db = xcalloc(1, sizeof(*db));
         db->conninfo = xstrdup(conninfo);
         db->schema = xstrdup(schema);
@@ -203,7 +208,7 @@ enum ej_status ej_db_connect(struct ej_db **out, const char *conninfo, const cha
 
                 db->conn = PQconnectdbParams(keys, vals, 1);
                 if (db->conn == NULL) {
-                        st = ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "database: out of memory");
+                        st = db_err_msg(err, EJ_ERR_UNAVAILABLE, NULL, "database", "out of memory");
                         goto out_free;
                 }
                 if (PQstatus(db->conn) == CONNECTION_OK)
@@ -336,8 +341,8 @@ enum ej_status ej_db_begin(struct ej_db *db, struct ej_err *err)
         PGresult *r;
 
         if (db->in_tx)
-                return ej_err_set(err, EJ_ERR_INTERNAL, NULL,
-                                  "database: a transaction is already open");
+                return db_err_msg(err, EJ_ERR_INTERNAL, NULL, "database",
+                                  "a transaction is already open");
         st = db_ready(db, err);
         if (st != EJ_OK)
                 return st;
@@ -357,7 +362,7 @@ enum ej_status ej_db_commit(struct ej_db *db, struct ej_err *err)
         PGresult *r;
 
         if (!db->in_tx)
-                return ej_err_set(err, EJ_ERR_INTERNAL, NULL, "database: no transaction is open");
+                return db_err_msg(err, EJ_ERR_INTERNAL, NULL, "database", "no transaction is open");
         st = db_ready(db, err);
         if (st != EJ_OK) {
                 ej_db_rollback(db);
@@ -367,7 +372,7 @@ enum ej_status ej_db_commit(struct ej_db *db, struct ej_err *err)
         st = db_check(db, r, err);
         /* A transaction the server had already aborted answers COMMIT with ROLLBACK. */
         if (st == EJ_OK && strcmp(PQcmdStatus(r), "COMMIT") != 0)
-                st = ej_err_set(err, EJ_ERR_INTERNAL, NULL, "database: transaction rolled back");
+                st = db_err_msg(err, EJ_ERR_INTERNAL, NULL, "database", "transaction rolled back");
         PQclear(r);
         db->in_tx = false;
         db->tx_status = EJ_OK;

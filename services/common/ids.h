@@ -36,6 +36,11 @@ void ej_sha256_hex(const void *p, size_t n, char out[EJ_SHA256_HEX_LEN]);
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 long long ej_now_ms(void);
 
+/* The last millisecond of the year 9999 (UTC): the largest time a request may name. Every bound
+ * a client sends (epoch milliseconds) is checked against 0..EJ_TIME_MS_MAX before it reaches
+ * SQL, where a larger one fails as "interval out of range". */
+#define EJ_TIME_MS_MAX 253402300799999LL
+
 /* Milliseconds of CLOCK_MONOTONIC, for deadlines and durations. */
 long long ej_mono_ms(void);
 

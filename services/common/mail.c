@@ -146,6 +146,21 @@ static const struct mail_default mail_defaults[] = {
      "\n"
      "Best wishes,\n"
      "{{site_name}}\n"},
+    {EJ_MAIL_TPL_ROLE_INVITATION, "An invitation to take part in {{site_name}}",
+     "Hello {{name}},\n"
+     "\n"
+     "{{inviter}} has invited you to take part in {{site_name}} as {{role}}.\n"
+     "\n"
+     "Nothing changes on your account unless you accept. To accept or decline, sign in and\n"
+     "open your invitations:\n"
+     "\n"
+     "{{link}}\n"
+     "\n"
+     "The invitation expires {{expires}}. If you were not expecting it, you can ignore this\n"
+     "message.\n"
+     "\n"
+     "Best wishes,\n"
+     "{{site_name}}\n"},
     {EJ_MAIL_TPL_WELCOME, "Welcome to {{site_name}}",
      "Hello {{name}},\n"
      "\n"

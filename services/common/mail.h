@@ -48,6 +48,7 @@ extern const struct ej_migration ej_mail_migration;
 #define EJ_MAIL_TPL_VERIFY_EMAIL    "verify_email"
 #define EJ_MAIL_TPL_PASSWORD_RESET  "password_reset"
 #define EJ_MAIL_TPL_INVITATION      "invitation"
+#define EJ_MAIL_TPL_ROLE_INVITATION "role_invitation"
 #define EJ_MAIL_TPL_WELCOME         "welcome"
 #define EJ_MAIL_TPL_EMAIL_CHANGE    "email_change"
 #define EJ_MAIL_TPL_ERASURE_CONFIRM "erasure_confirm"

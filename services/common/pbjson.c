@@ -416,49 +416,6 @@ static bool b64_decode(const char *s, size_t n, struct ej_arena *arena, Protobuf
         return true;
 }
 
-/* True when `s` (n bytes) is valid UTF-8 with no NUL byte. */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-        size_t i = 0;
-
-        while (i < n) {
-                unsigned char c = s[i];
-                uint32_t cp;
-                size_t len;
-
-                if (c == 0)
-                        return false;
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if ((c & 0xE0) == 0xC0) {
-                        len = 2;
-                        cp = c & 0x1F;
-                } else if ((c & 0xF0) == 0xE0) {
-                        len = 3;
-                        cp = c & 0x0F;
-                } else if ((c & 0xF8) == 0xF0) {
-                        len = 4;
-                        cp = c & 0x07;
-                } else {
-                        return false;
-                }
-                if (len > n - i)
-                        return false;
-                for (size_t k = 1; k < len; k++) {
-                        if ((s[i + k] & 0xC0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (s[i + k] & 0x3F);
-                }
-                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                    (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                        return false;
-                i += len;
-        }
-        return true;
-}
-
 /* Writes the decimal form of an unsigned value at the end of `end` and returns its start. */
 static char *fmt_u64(uint64_t v, char *end)
 {
@@ -494,7 +451,10 @@ static enum ej_status text_to_slot(const ProtobufCFieldDescriptor *f, const char
 
         switch (f->type) {
         case PROTOBUF_C_TYPE_STRING:
-                if (!utf8_valid((const unsigned char *)s, n))
+                if (memchr(s, '\0', n) != NULL)
+                        return ej_err_set(err, EJ_ERR_INVALID, path,
+                                          "field \"%s\" must not contain a NUL character", path);
+                if (!ej_utf8_valid(s, n))
                         return ej_err_set(err, EJ_ERR_INVALID, path,
                                           "field \"%s\": not valid UTF-8 text", path);
                 *(char **)dst = ej_arena_strndup(arena, s, n);
@@ -660,9 +620,13 @@ static enum ej_status decode_value(struct dec *d, const ProtobufCFieldDescriptor
                         return type_error(d, f);
                 return decode_message(d, f->descriptor, v, depth + 1, (ProtobufCMessage **)dst);
         case PROTOBUF_C_TYPE_STRING:
-                /* jansson has checked the UTF-8 and refused NUL characters. */
+                /* jansson has checked the UTF-8; a NUL (parsed so that the field can be named)
+                 * is refused here, as the C strings of the message cannot hold it. */
                 if (!json_is_string(v))
                         return type_error(d, f);
+                if (memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
+                        return ej_err_set(d->err, EJ_ERR_INVALID, d->path,
+                                          "field \"%s\" must not contain a NUL character", d->path);
                 *(char **)dst =
                     ej_arena_strndup(d->arena, json_string_value(v), json_string_length(v));
                 return EJ_OK;
@@ -895,6 +859,37 @@ static enum ej_status decode_message(struct dec *d, const ProtobufCMessageDescri
         return st;
 }
 
+/* A sentence for people telling why jansson refused a document; static storage. */
+static const char *syntax_reason(const json_error_t *jerr)
+{
+        /* jansson's own texts name its flags and internals (JSON_ALLOW_NUL, "'[' or '{'
+         * expected near end of file"); the client gets a sentence of ours for each code. */
+        switch (json_error_code(jerr)) {
+        case json_error_out_of_memory:
+                return "the document is too large to read";
+        case json_error_stack_overflow:
+                return "the document is nested too deeply";
+        case json_error_invalid_utf8:
+                return "the text is not valid UTF-8";
+        case json_error_premature_end_of_input:
+                return "the document ends too early";
+        case json_error_end_of_input_expected:
+                return "there is more text after the JSON value";
+        case json_error_null_character:
+                return "a string must not contain a NUL character";
+        case json_error_null_byte_in_key:
+                return "a field name must not contain a NUL character";
+        case json_error_duplicate_key:
+                return "a field is given twice";
+        case json_error_numeric_overflow:
+                return "a number is too large";
+        case json_error_invalid_syntax:
+        case json_error_invalid_format:
+        default:
+                return "this is not valid JSON syntax";
+        }
+}
+
 enum ej_status ej_pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t n,
                                 struct ej_arena *arena, ProtobufCMessage **out, struct ej_err *err)
 {
@@ -912,11 +907,13 @@ enum ej_status ej_pbjson_decode(const ProtobufCMessageDescriptor *desc, const ch
                 return EJ_OK;
         }
         /* Duplicate keys are refused: which one would win is not defined by JSON. */
-        root = json_loadb(json, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+        /* NUL characters are let through the parser so that the field holding one is named. */
+        root =
+            json_loadb(json, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
         if (root == NULL)
                 return ej_err_set(err, EJ_ERR_INVALID, NULL,
                                   "malformed JSON at line %d, column %d: %s", jerr.line,
-                                  jerr.column, jerr.text);
+                                  jerr.column, syntax_reason(&jerr));
         if (!json_is_object(root)) {
                 st = ej_err_set(err, EJ_ERR_INVALID, NULL, "the body must be a JSON object");
                 goto out_decref;

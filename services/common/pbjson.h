@@ -23,8 +23,9 @@
 
 /* Parses `json` (n bytes; n == 0 means "{}") into a new message of type `desc` allocated in
  * `arena`. Syntax errors give EJ_ERR_INVALID with the position ("line 1, column 12") in the
- * message; type errors and unknown fields give EJ_ERR_INVALID with err->field set to the field
- * path in lowerCamelCase ("user.email", "roles[2]"). Nesting deeper than 32 is refused. */
+ * message and a sentence of ours (never the JSON library's text); type errors, unknown fields and
+ * a NUL character inside a string give EJ_ERR_INVALID with err->field set to the field path in
+ * lowerCamelCase ("user.email", "roles[2]"). Nesting deeper than 32 is refused. */
 enum ej_status ej_pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t n,
                                 struct ej_arena *arena, ProtobufCMessage **out, struct ej_err *err);
 

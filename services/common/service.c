@@ -237,15 +237,17 @@ static void log_result(const char *rid, const char *verb, enum ej_status st,
                         ej_debug(rid, "%s ok %.2f ms", verb, ms);
                 return;
         }
-        /* Failures the caller caused are routine; ours are not. */
+        /* Failures the caller caused are routine; ours are not. Detail the client does not see
+         * (the database's text) means a check before the SQL is missing: worth a warning. */
         if (st == EJ_ERR_INTERNAL)
                 lvl = EJ_LOG_ERROR;
-        else if (st == EJ_ERR_UNAVAILABLE || st == EJ_ERR_TIMEOUT)
+        else if (st == EJ_ERR_UNAVAILABLE || st == EJ_ERR_TIMEOUT || err->log_only)
                 lvl = EJ_LOG_WARN;
         else
                 lvl = EJ_LOG_INFO;
-        ej_log(lvl, rid, "%s %s %.2f ms: %s%s%s", verb, ej_status_name(st), ms, err->msg,
-               err->field[0] ? " field=" : "", err->field);
+        ej_log(lvl, rid, "%s %s %.2f ms: %s%s%s%s", verb, ej_status_name(st), ms, err->msg,
+               err->field[0] ? " field=" : "", err->field,
+               err->log_only ? " (the client got the generic message)" : "");
 }
 
 /* Hands `msg` (and its ownership) to the slow pool; false when the queue is full or closed. */

@@ -44,6 +44,7 @@ enum ej_status ej_err_set(struct ej_err *err, enum ej_status st, const char *fie
         if (err == NULL)
                 return st;
         err->status = st;
+        err->log_only = false;
         snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
         va_start(ap, fmt);
         /* Truncation of a human sentence is acceptable; it stays NUL-terminated. */
@@ -76,4 +77,34 @@ void ej_err_clear(struct ej_err *err)
         err->status = EJ_OK;
         err->field[0] = '\0';
         err->msg[0] = '\0';
+        err->log_only = false;
+}
+
+void ej_err_mark_log_only(struct ej_err *err)
+{
+        if (err != NULL)
+                err->log_only = true;
+}
+
+/* What a client reads when the detail stays in the log: written for people, stable per status. */
+static const char *const public_messages[EJ_STATUS_COUNT] = {
+    [EJ_OK] = "ok",
+    [EJ_ERR_INVALID] = "a value in this request cannot be stored; check what was entered",
+    [EJ_ERR_NOT_FOUND] = "this was not found",
+    [EJ_ERR_CONFLICT] = "this conflicts with a change made meanwhile; reload and try again",
+    [EJ_ERR_UNAUTHENTICATED] = "sign in to do this",
+    [EJ_ERR_FORBIDDEN] = "this is not allowed",
+    [EJ_ERR_TOO_LARGE] = "a value in this request is too large",
+    [EJ_ERR_UNAVAILABLE] = "the service cannot do this just now; try again in a moment",
+    [EJ_ERR_TIMEOUT] = "this took too long; try again in a moment",
+    [EJ_ERR_INTERNAL] = "something went wrong on our side; the request id identifies it in our log",
+    [EJ_ERR_TOO_MANY] = "too many requests; try again in a moment",
+    [EJ_ERR_UNSUPPORTED] = "this is not supported",
+};
+
+const char *ej_status_public_message(enum ej_status st)
+{
+        if ((unsigned)st >= EJ_STATUS_COUNT)
+                st = EJ_ERR_INTERNAL;
+        return public_messages[st];
 }

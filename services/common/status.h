@@ -9,6 +9,7 @@
 #ifndef EJ_STATUS_H
 #define EJ_STATUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum ej_status {
@@ -27,10 +28,15 @@ enum ej_status {
         EJ_STATUS_COUNT
 };
 
+/* `log_only` marks a message that quotes a dependency (the database's text, a SQLSTATE, a
+ * constraint name in `field`): it is detail for the service's log, never for the client. The
+ * reply path (bus.c) sends ej_status_public_message instead and no field. ej_err_set clears the
+ * mark, so a layer that writes its own sentence over such an error makes it presentable again. */
 struct ej_err {
         enum ej_status status;
         char field[64]; /* request field at fault, "" when none */
-        char msg[256];  /* one sentence for a person */
+        char msg[256];  /* one sentence for a person (unless log_only) */
+        bool log_only;  /* msg and field are detail for the log only */
 };
 
 /* Returns the stable machine name of a status ("invalid_argument", "not_found", ...). */
@@ -44,7 +50,15 @@ enum ej_status ej_status_from_name(const char *name);
 enum ej_status ej_err_set(struct ej_err *err, enum ej_status st, const char *field, const char *fmt,
                           ...) __attribute__((format(printf, 4, 5)));
 
-/* Prepends "context: " to the message already in `err` (may be NULL); keeps status and field. */
+/* Marks the detail now in `err` (may be NULL) as for the log only (see struct ej_err). */
+void ej_err_mark_log_only(struct ej_err *err);
+
+/* The sentence a client gets for `st` when the detail is for the log only ("the database could
+ * not store a value of this request", ...). Static storage; never NULL. */
+const char *ej_status_public_message(enum ej_status st);
+
+/* Prepends "context: " to the message already in `err` (may be NULL); keeps status, field and
+ * the log-only mark. */
 void ej_err_prefix(struct ej_err *err, const char *context);
 
 /* Clears `err` (may be NULL) to EJ_OK with empty texts. */

@@ -31,6 +31,10 @@ bool ej_str_eq_c(struct ej_str a, const char *s);
 /* True when `a` starts with the C string `prefix`. */
 bool ej_str_starts_with(struct ej_str a, const char *prefix);
 
+/* True when the n bytes at `p` are well-formed UTF-8 (no overlong form, no surrogate, nothing
+ * above U+10FFFF) with no NUL byte: text that PostgreSQL and JSON both take as it is. */
+bool ej_utf8_valid(const char *p, size_t n);
+
 struct ej_buf {
         char *p;
         size_t n;   /* bytes used, not counting the NUL */

@@ -1,4 +1,4 @@
-/* handlers_admin.c: administration of accounts: inviting, listing, creating and editing users,
+/* handlers_admin.c: administration of accounts: listing, creating and editing users,
  * their roles, deactivation and erasure by an admin, the activity log, and the command line's
  * create-user and seed-bench. */
 #include "handlers_internal.h"
@@ -8,121 +8,6 @@
 #include <string.h>
 
 #define USERS_QUERY_MAX 200 /* bytes of a users-list search */
-
-static const char *const valid_roles[] = {"author", "reviewer", "editor", "admin", NULL};
-
-/* ---- invitations ------------------------------------------------------------------------ */
-
-/* Mails a fresh invitation link to `user` (an account without a password). */
-static enum ej_status reinvite(struct ej_call *call, const Ej__Users__User *user,
-                               const char *inviter, const char *role, struct ej_err *err)
-{
-        struct users_ctx *ctx = call->svc;
-        struct users_fresh_token tok;
-        struct users_token t;
-        struct users_mail mail;
-        struct users_act act =
-            users_act_of(call, "invited", user->id, users_details1(call->arena, "role", role));
-        const char *vars[13];
-        enum ej_status st;
-
-        users_token_new(&tok);
-        t.hash = tok.hash;
-        t.purpose = "invitation";
-        t.ttl_s = ctx->invite_ttl_s;
-        t.data = NULL;
-        vars[0] = "name";
-        vars[1] = user->name;
-        vars[2] = "link";
-        vars[3] = users_link_to(call, "/accept-invitation", tok.token);
-        vars[4] = "email";
-        vars[5] = user->email;
-        vars[6] = "inviter";
-        vars[7] = inviter;
-        vars[8] = "role";
-        vars[9] = role;
-        vars[10] = "expires";
-        vars[11] = users_expires_in(call->arena, t.ttl_s);
-        vars[12] = NULL;
-        mail.tpl = "invitation";
-        mail.to = user->email;
-        mail.vars = vars;
-        st = store_token_issue(call->db, user->id, &t, &act, &mail, err);
-        sodium_memzero(&tok, sizeof(tok));
-        return st;
-}
-
-/* The caller's name for mails ("the editors" when it cannot be read). */
-static const char *caller_name(struct ej_call *call)
-{
-        Ej__Users__User *me = NULL;
-
-        if (call->user_id[0] &&
-            store_user_get(call->db, call->arena, call->user_id, &me, NULL) == EJ_OK)
-                return me->name;
-        return "the editors";
-}
-
-enum ej_status users_invite_user(struct ej_call *call, const ProtobufCMessage *req,
-                                 ProtobufCMessage *resp, struct ej_err *err)
-{
-        const Ej__Users__InviteUserRequest *in = (const Ej__Users__InviteUserRequest *)req;
-        Ej__Users__InviteUserResponse *out = (Ej__Users__InviteUserResponse *)resp;
-        const char *role = in->role[0] ? in->role : "reviewer";
-        const char *roles[1] = {role};
-        struct users_profile_in p;
-        struct users_account_plan plan;
-        Ej__Users__User *user = NULL;
-        struct users_act act;
-        char *email = NULL;
-        enum ej_status st = users_need_user(call, err);
-
-        if (st != EJ_OK)
-                return st;
-        if (!ej_call_has_role(call, "editor") && !ej_call_has_role(call, "admin"))
-                return ej_err_set(err, EJ_ERR_FORBIDDEN, NULL, "this needs the editor role");
-        if (!users_in_list(valid_roles, role))
-                return ej_err_set(err, EJ_ERR_INVALID, "role",
-                                  "the role is one of author, reviewer, editor, admin");
-        if ((strcmp(role, "editor") == 0 || strcmp(role, "admin") == 0) &&
-            !ej_call_has_role(call, "admin"))
-                return ej_err_set(err, EJ_ERR_FORBIDDEN, "role",
-                                  "only an admin may grant the %s role", role);
-        st = users_check_email(call, in->email, "email", &email, err);
-        if (st == EJ_OK)
-                st = users_check_profile(call, in->name, "", "", "", &p, err);
-        if (st != EJ_OK)
-                return st;
-        st = store_user_by_email(call->db, call->arena, email, &user, NULL, err);
-        if (st == EJ_OK) {
-                if (user->deactivated)
-                        return ej_err_set(err, EJ_ERR_CONFLICT, "email",
-                                          "this account is deactivated");
-                act = users_act_of(call, "role_granted", user->id,
-                                   users_details1(call->arena, "role", role));
-                st = store_role_grant(call->db, user->id, role, call->user_id, &act, err);
-                if (st == EJ_OK && !user->has_password)
-                        st = reinvite(call, user, caller_name(call), role, err);
-                if (st != EJ_OK)
-                        return st;
-                users_announce_user(call, user->id);
-                out->created = false;
-                return store_user_get(call->db, call->arena, user->id, &out->user, err);
-        }
-        if (st != EJ_ERR_NOT_FOUND)
-                return st;
-        memset(&plan, 0, sizeof(plan));
-        plan.p = &p;
-        plan.email = email;
-        plan.roles = roles;
-        plan.n_roles = 1;
-        plan.act_kind = "invited";
-        plan.inviter = caller_name(call);
-        plan.role_label = role;
-        st = users_account_create(call, &plan, &out->user, err);
-        out->created = st == EJ_OK;
-        return st;
-}
 
 /* ---- users and the activity log --------------------------------------------------------- */
 
@@ -149,7 +34,7 @@ enum ej_status users_list_users(struct ej_call *call, const ProtobufCMessage *re
         if (query.n > USERS_QUERY_MAX || users_text_chars(query) < 0)
                 return ej_err_set(err, EJ_ERR_INVALID, "query",
                                   "the search must be at most %d bytes of text", USERS_QUERY_MAX);
-        if (in->role[0] && !users_in_list(valid_roles, in->role))
+        if (in->role[0] && !users_in_list(users_valid_roles, in->role))
                 return ej_err_set(err, EJ_ERR_INVALID, "role",
                                   "the role is one of author, reviewer, editor, admin");
         if (in->sort[0] && strcmp(in->sort, "name") != 0 && strcmp(in->sort, "email") != 0 &&
@@ -196,7 +81,7 @@ enum ej_status users_get_user(struct ej_call *call, const ProtobufCMessage *req,
 static enum ej_status check_roles(char **roles, size_t n, struct ej_err *err)
 {
         for (size_t i = 0; i < n; i++)
-                if (!users_in_list(valid_roles, roles[i]))
+                if (!users_in_list(users_valid_roles, roles[i]))
                         return ej_err_set(err, EJ_ERR_INVALID, "roles",
                                           "each role is one of author, reviewer, editor, admin");
         return EJ_OK;
@@ -228,7 +113,7 @@ enum ej_status users_create_user(struct ej_call *call, const ProtobufCMessage *r
         plan.roles = in->n_roles ? (const char *const *)in->roles : default_roles;
         plan.n_roles = in->n_roles ? in->n_roles : 1;
         plan.act_kind = "user_created";
-        plan.inviter = caller_name(call);
+        plan.inviter = users_caller_name(call);
         plan.role_label = plan.roles[0];
         return users_account_create(call, &plan, &out->user, err);
 }
@@ -271,7 +156,7 @@ static enum ej_status role_change(struct ej_call *call, const ProtobufCMessage *
                 st = users_need_user_id(in->user_id, err);
         if (st != EJ_OK)
                 return st;
-        if (!users_in_list(valid_roles, in->role))
+        if (!users_in_list(users_valid_roles, in->role))
                 return ej_err_set(err, EJ_ERR_INVALID, "role",
                                   "the role is one of author, reviewer, editor, admin");
         act = users_act_of(call, grant ? "role_granted" : "role_revoked", in->user_id,
@@ -367,7 +252,15 @@ enum ej_status users_list_activity(struct ej_call *call, const ProtobufCMessage 
                 return ej_err_set(err, EJ_ERR_INVALID, "kind", "no such kind of activity");
         if (in->user_id[0] && !ej_uuid_valid(in->user_id))
                 return ej_err_set(err, EJ_ERR_INVALID, "user_id", "not a user id");
-        if (in->from_ms < 0 || in->to_ms < 0 || (in->to_ms > 0 && in->to_ms < in->from_ms))
+        if (in->from_ms < 0 || in->from_ms > EJ_TIME_MS_MAX)
+                return ej_err_set(err, EJ_ERR_INVALID, "from_ms",
+                                  "fromMs must be a time in milliseconds since 1970, up to the "
+                                  "year 9999 (0 for no lower bound)");
+        if (in->to_ms < 0 || in->to_ms > EJ_TIME_MS_MAX)
+                return ej_err_set(err, EJ_ERR_INVALID, "to_ms",
+                                  "toMs must be a time in milliseconds since 1970, up to the "
+                                  "year 9999 (0 for no upper bound)");
+        if (in->to_ms > 0 && in->to_ms < in->from_ms)
                 return ej_err_set(err, EJ_ERR_INVALID, "to_ms", "the time range is empty");
         page = ej_arena_alloc(call->arena, sizeof(*page));
         ej__common__page_info__init(page);

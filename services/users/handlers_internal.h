@@ -71,6 +71,9 @@ bool users_email_shape_ok(struct ej_str v);
 /* True when `s` is one of the NULL-terminated `list`. */
 bool users_in_list(const char *const *list, const char *s);
 
+/* The roles there are (NULL-terminated), as user_roles' CHECK lists them. */
+extern const char *const users_valid_roles[];
+
 /* The profile fields a person or an admin sets, checked and trimmed into the arena. */
 struct users_profile_in {
         char *name;
@@ -104,6 +107,9 @@ enum ej_status users_need_user_id(const char *id, struct ej_err *err);
 /* An activity row for this call about `subject`, with optional JSON `details`. */
 struct users_act users_act_of(const struct ej_call *call, const char *kind, const char *subject,
                               const char *details);
+
+/* The caller's name for mails ("the editors" when it cannot be read); arena. */
+const char *users_caller_name(struct ej_call *call);
 
 /* {"key": "value"} in the arena. */
 char *users_details1(struct ej_arena *a, const char *key, const char *value);

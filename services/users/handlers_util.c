@@ -216,6 +216,8 @@ static bool orcid_ok(struct ej_str v)
         return digits == 15 && v.p[18] == (check == 10 ? 'X' : (char)('0' + check));
 }
 
+const char *const users_valid_roles[] = {"author", "reviewer", "editor", "admin", NULL};
+
 bool users_in_list(const char *const *list, const char *s)
 {
         for (size_t i = 0; list[i]; i++)
@@ -344,4 +346,14 @@ void users_announce_user(struct ej_call *call, const char *user_id)
             EJ_OK)
                 ej_warn(call->request_id, "user %s changed but not announced: %s", user_id,
                         perr.msg);
+}
+
+const char *users_caller_name(struct ej_call *call)
+{
+        Ej__Users__User *me = NULL;
+
+        if (call->user_id[0] &&
+            store_user_get(call->db, call->arena, call->user_id, &me, NULL) == EJ_OK)
+                return me->name;
+        return "the editors";
 }

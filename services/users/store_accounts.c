@@ -432,6 +432,8 @@ enum ej_status store_token_apply(struct ej_db *db, struct ej_arena *a, const cha
                 st = store_exec_count(db, sql_password_update, 2, pp, &rows, err);
                 if (st == EJ_OK)
                         st = ej_db_exec(db, sql_mark_verified, 1, uid, NULL, err);
+                if (st == EJ_OK && !reset && rows > 0)
+                        st = store_invitations_accept_link(db, *user_id, data, err);
                 if (st == EJ_OK && reset)
                         st = store_user_sessions_revoke(db, *user_id, NULL, err);
         } else if (strcmp(purpose, "email_change") == 0) {

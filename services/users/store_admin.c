@@ -3,6 +3,7 @@
  * request for their filters), and the benchmark's synthetic users. */
 #include "store_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,7 +236,10 @@ static char *cursor_encode(struct ej_arena *a, const char *sort, const char *key
         return out;
 }
 
-/* Decodes a cursor of `sort`; false when it is not one of ours or belongs to another sort. */
+/* Decodes a cursor of `sort`; false when it is not one of ours or belongs to another sort. A
+ * cursor is the client's text: its key is checked here as SQL would take it (UTF-8 text, a
+ * created-time within EJ_TIME_MS_MAX), so a forged one is refused before the query, never by
+ * PostgreSQL. */
 static bool cursor_decode(struct ej_arena *a, const char *cursor, const char *sort, char **key,
                           char **id)
 {
@@ -260,11 +264,16 @@ static bool cursor_decode(struct ej_arena *a, const char *cursor, const char *so
                 return false;
         *key = nl1 + 1;
         *id = nl2 + 1;
+        if (!ej_utf8_valid(*key, strlen(*key)))
+                return false;
         if (strcmp(sort, "created") == 0) {
                 char *end = NULL;
+                long long us;
 
-                (void)strtoll(*key, &end, 10);
-                if (end == *key || *end != '\0')
+                errno = 0;
+                us = strtoll(*key, &end, 10);
+                if (end == *key || *end != '\0' || errno == ERANGE || us < 0 ||
+                    us > EJ_TIME_MS_MAX * 1000)
                         return false;
         }
         return true;
@@ -330,6 +339,12 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
         *next_cursor = "";
         *total = 0;
         *total_exact = true;
+        /* The client's cursor is checked before any statement runs. */
+        if (q->cursor[0] &&
+            (!cursor_decode(a, q->cursor, q->sort, &ckey, &cid) || !ej_uuid_valid(cid)))
+                return ej_err_set(err, EJ_ERR_INVALID, "page.cursor",
+                                  "this paging cursor is not valid (it belongs to another list or "
+                                  "sort order, or was altered): start again from the first page");
         if (strcmp(q->sort, "email") == 0) {
                 sort_expr = "u.email_normalized";
                 key_expr = "u.email_normalized";
@@ -395,11 +410,6 @@ enum ej_status store_users_list(struct ej_db *db, struct ej_arena *a,
                 *total = (uint64_t)estimate;
 
         if (q->cursor[0]) {
-                if (!cursor_decode(a, q->cursor, q->sort, &ckey, &cid) || !ej_uuid_valid(cid)) {
-                        st = ej_err_set(err, EJ_ERR_INVALID, "page.cursor",
-                                        "this paging cursor is not valid");
-                        goto out;
-                }
                 params[np++] = ckey;
                 params[np++] = cid;
                 if (strcmp(q->sort, "created") == 0)
@@ -518,12 +528,15 @@ enum ej_status store_activity_list(struct ej_db *db, struct ej_arena *a, const c
         }
         if (cursor[0]) {
                 char *end = NULL;
-                long long c = strtoll(cursor, &end, 10);
+                long long c;
 
-                if (end == cursor || *end != '\0' || c <= 0) {
+                errno = 0;
+                c = strtoll(cursor, &end, 10);
+                if (end == cursor || *end != '\0' || errno == ERANGE || c <= 0) {
                         ej_buf_free(&sql);
                         return ej_err_set(err, EJ_ERR_INVALID, "page.cursor",
-                                          "this paging cursor is not valid");
+                                          "this paging cursor is not valid (it was altered): "
+                                          "start again from the first page");
                 }
                 snprintf(cur, sizeof(cur), "%lld", c);
                 params[np++] = cur;

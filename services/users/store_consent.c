@@ -72,6 +72,10 @@ static const char sql_export[] =
     "  'consents', coalesce((SELECT json_agg(json_build_object('version', c.version, "
     "      'action', c.action, 'at', c.at, 'client_addr', c.client_addr) ORDER BY c.id) "
     "      FROM consent_ledger c WHERE c.user_id = u.id), '[]'::json), "
+    "  'invitations', coalesce((SELECT json_agg(json_build_object('role', i.role, "
+    "      'state', i.state, 'created_at', i.created_at, 'expires_at', i.expires_at, "
+    "      'answered_at', i.answered_at) ORDER BY i.created_at) "
+    "      FROM invitations i WHERE i.user_id = u.id), '[]'::json), "
     "  'activity', coalesce((SELECT json_agg(json_build_object('kind', a.kind, 'at', a.at, "
     "      'by_self', a.actor_id = u.id, 'about_self', a.user_id = u.id, "
     "      'client_addr', a.client_addr, 'details', a.details) ORDER BY a.id) "
@@ -312,6 +316,8 @@ enum ej_status store_erase_in_tx(struct ej_db *db, struct ej_arena *a, const cha
                 st = store_user_sessions_revoke(db, user_id, NULL, err);
         if (st == EJ_OK)
                 st = ej_db_exec(db, sql_erase_tokens, 1, uid, NULL, err);
+        if (st == EJ_OK)
+                st = store_invitations_forget(db, user_id, err);
         if (st == EJ_OK)
                 st = ej_db_exec(db, sql_erase_activity, 1, uid, NULL, err);
         if (st == EJ_OK)

@@ -94,6 +94,17 @@ enum ej_status store_admin_guard(struct ej_db *db, const char *user_id, struct e
 enum ej_status store_role_insert(struct ej_db *db, const char *user_id, const char *role,
                                  const char *granted_by, struct ej_err *err);
 
+/* ---- in the caller's transaction, from store_invitations.c ------------------------------ */
+
+/* Accepts, for a mailed invitation link just used by `user_id`, the pending unexpired
+ * invitation `invitation_id` (the token's data) or, when that is NULL or "", every pending one
+ * (the account the invitation made): each role is granted. */
+enum ej_status store_invitations_accept_link(struct ej_db *db, const char *user_id,
+                                             const char *invitation_id, struct ej_err *err);
+
+/* Deletes every invitation of `user_id` (erasure). */
+enum ej_status store_invitations_forget(struct ej_db *db, const char *user_id, struct ej_err *err);
+
 /* ---- in the caller's transaction, from store_consent.c ---------------------------------- */
 
 /* Sets the accepted consent version of `user_id` (0: none) and appends `action` ("accept",

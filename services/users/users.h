@@ -111,8 +111,12 @@ USERS_OP(reset_password);
 USERS_OP(change_email);
 USERS_OP(confirm_email_change);
 USERS_OP(accept_invitation);
-/* handlers_admin.c: administration. */
+/* handlers_invitations.c: invitations to a role. */
 USERS_OP(invite_user);
+USERS_OP(list_my_invitations);
+USERS_OP(accept_role_invitation);
+USERS_OP(decline_role_invitation);
+/* handlers_admin.c: administration. */
 USERS_OP(list_users);
 USERS_OP(get_user);
 USERS_OP(create_user);
@@ -178,7 +182,7 @@ struct users_token {
         const char *hash; /* SHA-256 hex */
         const char *purpose;
         long ttl_s;
-        const char *data; /* NULL or the new address (email_change) */
+        const char *data; /* NULL, the new address (email_change) or an invitation id */
 };
 
 /* A new account. */
@@ -258,7 +262,8 @@ enum ej_status store_token_issue(struct ej_db *db, const char *user_id,
 /* Consumes the token and applies its purpose in one transaction:
  *   verify_email   marks the account verified
  *   password_reset sets `password_hash`, revokes every session
- *   invitation     sets `password_hash`, marks verified
+ *   invitation     sets `password_hash`, marks verified, accepts the pending invitation the
+ *                  token names in its data (every pending one when it names none)
  *   email_change   moves the pending address in (EJ_ERR_CONFLICT field "email" when taken)
  *   erasure        erases the account (see store_user_erase)
  * EJ_ERR_INVALID with field "token" when it is unknown, of another purpose, used ("this link
@@ -336,6 +341,39 @@ enum ej_status store_activity_list(struct ej_db *db, struct ej_arena *a, const c
 /* Bulk insert of synthetic users for the benchmark (see users_cli_seed_bench). */
 enum ej_status store_bench_seed(struct ej_db *db, long count, const char *password_hash,
                                 struct ej_err *err);
+
+/* ---- invitations to a role (store_invitations.c) ---------------------------------------- */
+
+/* An invitation to open: `user_id` is asked to take `role` by `invited_by` (NULL or "" for
+ * nobody), for `ttl_s` seconds. */
+struct users_invitation_new {
+        const char *user_id;
+        const char *role;
+        const char *invited_by;
+        long ttl_s;
+};
+
+/* In one transaction: when the person (not erased: EJ_ERR_NOT_FOUND) holds the role already,
+ * sets *already_member and writes nothing; otherwise opens the pending invitation (or renews
+ * the pending one) with the activity and the mail (each may be NULL). *invitation_id receives
+ * its id (arena), NULL when none was opened. Nothing is granted. */
+enum ej_status store_invitation_open(struct ej_db *db, struct ej_arena *a,
+                                     const struct users_invitation_new *in,
+                                     const struct users_act *act, const struct users_mail *mail,
+                                     char **invitation_id, bool *already_member,
+                                     struct ej_err *err);
+
+/* The pending, unexpired invitations of `user_id`, oldest first (arena). */
+enum ej_status store_invitations_mine(struct ej_db *db, struct ej_arena *a, const char *user_id,
+                                      Ej__Users__Invitation ***out, size_t *n, struct ej_err *err);
+
+/* Answers the pending invitation `id` of `user_id`: accepted (the role is granted, by the
+ * inviter) or declined, with `act` (its details are set to the role) in one transaction.
+ * EJ_ERR_NOT_FOUND field "invitation_id" when `user_id` has no such pending invitation;
+ * EJ_ERR_CONFLICT when accepting one that has expired. *out receives it as it now stands. */
+enum ej_status store_invitation_answer(struct ej_db *db, struct ej_arena *a, const char *id,
+                                       const char *user_id, bool accept, struct users_act *act,
+                                       Ej__Users__Invitation **out, struct ej_err *err);
 
 /* ---- consent and GDPR (store_consent.c) ------------------------------------------------- */
 

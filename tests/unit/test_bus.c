@@ -66,6 +66,12 @@ static void answer(struct responder *r, natsMsg *msg, struct ej_arena *arena)
                 ej_err_set(&err, ej_status_from_name(in->message), in->field,
                            "failed as asked\r\nsecond line");
                 ej_bus_respond(r->bus, msg, err.status, &err, &out.base);
+        } else if (strcmp(in->code, "dbfail") == 0) {
+                /* Detail from the database: for the log only, never in the reply. */
+                ej_err_set(&err, ej_status_from_name(in->message), "items_name_key",
+                           "database 22008: interval out of range");
+                ej_err_mark_log_only(&err);
+                ej_bus_respond(r->bus, msg, err.status, &err, NULL);
         } else if (strcmp(in->code, "garbage") == 0) {
                 natsConnection_Publish(ej_bus_conn(r->bus), natsMsg_GetReply(msg), "\xff\xff\xff",
                                        3);
@@ -203,6 +209,15 @@ static void test_round_trips(struct ej_bus *bus)
         CHECK(strcmp(err.msg, "failed as asked  second line") == 0);
         st = call(bus, subject_echo, "fail", "unauthenticated", "", 2000, arena, &resp, &err);
         CHECK(st == EJ_ERR_UNAUTHENTICATED && err.field[0] == '\0');
+
+        /* Detail marked for the log only: the reply carries the status and its sentence. */
+        st = call(bus, subject_echo, "dbfail", "invalid_argument", "", 2000, arena, &resp, &err);
+        CHECK(st == EJ_ERR_INVALID && err.field[0] == '\0');
+        CHECK(strcmp(err.msg, ej_status_public_message(EJ_ERR_INVALID)) == 0);
+        CHECK(strstr(err.msg, "22008") == NULL && strstr(err.msg, "database") == NULL);
+        st = call(bus, subject_echo, "dbfail", "internal", "", 2000, arena, &resp, &err);
+        CHECK(st == EJ_ERR_INTERNAL &&
+              strcmp(err.msg, ej_status_public_message(EJ_ERR_INTERNAL)) == 0);
 
         /* A reply that is not the expected message. */
         st = call(bus, subject_echo, "garbage", "", "", 2000, arena, &resp, &err);

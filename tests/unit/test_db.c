@@ -417,8 +417,17 @@ static void test_errors(struct ej_db *db)
                                 fprintf(stderr, "  code %s gave %s (%s)\n", cases[i].code,
                                         ej_status_name(st), err.msg);
                         CHECK(strstr(err.msg, cases[i].code) != NULL);
+                        /* The server's words are detail for the log, never for a client. */
+                        CHECK(err.log_only);
                 }
         }
+        /* Every database failure is marked, also those the connection layer words itself. */
+        CHECK(ej_db_exec_simple(db, "SELECT interval '1 millisecond' * 9223372036854775807",
+                                &err) == EJ_ERR_INVALID);
+        CHECK(err.log_only && strstr(err.msg, "22008") != NULL);
+        CHECK(ej_db_commit(db, &err) == EJ_ERR_INTERNAL && err.log_only);
+        ej_err_set(&err, EJ_ERR_INVALID, "x", "a handler's own sentence");
+        CHECK(!err.log_only);
 
         /* A real statement timeout. */
         CHECK(ej_db_exec_simple(db, "SET statement_timeout = 50", &err) == EJ_OK);

@@ -211,9 +211,9 @@ static void test_templates(struct ej_db *db)
         CHECK(ej_mail_seed_defaults(db, &err) == EJ_OK);
         CHECK(ej_mail_seed_defaults(db, &err) == EJ_OK); /* idempotent */
         CHECK(ej_mail_template_list(db, a, &list, &n, &err) == EJ_OK);
-        CHECK(n == 6);
-        CHECK(n == 6 && strcmp(list[0].key, "email_change") == 0 &&
-              strcmp(list[5].key, "welcome") == 0);
+        CHECK(n == 7);
+        CHECK(n == 7 && strcmp(list[0].key, "email_change") == 0 &&
+              strcmp(list[4].key, "role_invitation") == 0 && strcmp(list[6].key, "welcome") == 0);
         /* Every default renders with the documented variables. */
         for (size_t i = 0; i < n; i++) {
                 const char *vars[] = {"name",    "Ada",      "link", "https://x.test/l",

@@ -90,8 +90,42 @@ static void test_err_prefix(void)
         CHECK(err.msg[0] == 'b');
 }
 
+static void test_log_only(void)
+{
+        struct ej_err err;
+
+        ej_err_clear(&err);
+        CHECK(!err.log_only);
+        ej_err_set(&err, EJ_ERR_INVALID, "users_email_key",
+                   "database 22008: interval out of range");
+        ej_err_mark_log_only(&err);
+        CHECK(err.log_only);
+        /* Context added by a layer above keeps the mark; its own sentence clears it. */
+        ej_err_prefix(&err, "listing");
+        CHECK(err.log_only);
+        ej_err_set(&err, EJ_ERR_CONFLICT, "email", "this e-mail address is taken");
+        CHECK(!err.log_only);
+        ej_err_mark_log_only(&err);
+        ej_err_clear(&err);
+        CHECK(!err.log_only);
+        ej_err_mark_log_only(NULL);
+
+        /* Each status has a sentence for people, stable and free of the database's words. */
+        for (int st = 0; st <= EJ_STATUS_COUNT; st++) {
+                const char *m = ej_status_public_message((enum ej_status)st);
+
+                CHECK(m != NULL && m[0] != '\0');
+                CHECK(strstr(m, "database") == NULL && strstr(m, "SQL") == NULL);
+        }
+        CHECK(strcmp(ej_status_public_message(EJ_STATUS_COUNT),
+                     ej_status_public_message(EJ_ERR_INTERNAL)) == 0);
+        CHECK(strcmp(ej_status_public_message(EJ_ERR_INVALID),
+                     ej_status_public_message(EJ_ERR_INTERNAL)) != 0);
+}
+
 int main(void)
 {
+        test_log_only();
         test_names();
         test_err_set();
         test_err_prefix();

@@ -170,8 +170,43 @@ static void test_json_utf8(void)
         }
 }
 
+static void test_utf8_valid(void)
+{
+        static const struct {
+                const char *s;
+                size_t n;
+                bool ok;
+        } cases[] = {
+            {"", 0, true},
+            {"plain ascii", 11, true},
+            {"h\xc3\xa9llo", 6, true},      /* U+00E9 */
+            {"\xe2\x82\xac", 3, true},      /* U+20AC */
+            {"\xf0\x9f\x98\x80", 4, true},  /* U+1F600 */
+            {"\xf4\x8f\xbf\xbf", 4, true},  /* U+10FFFF, the last */
+            {"a\0b", 3, false},             /* NUL */
+            {"\xff", 1, false},             /* never valid */
+            {"\xc3", 1, false},             /* cut short */
+            {"\xe2\x82", 2, false},         /* cut short */
+            {"\xc3\x28", 2, false},         /* bad continuation */
+            {"\xc0\xaf", 2, false},         /* overlong '/' */
+            {"\xe0\x80\xaf", 3, false},     /* overlong */
+            {"\xed\xa0\x80", 3, false},     /* surrogate U+D800 */
+            {"\xf4\x90\x80\x80", 4, false}, /* above U+10FFFF */
+            {"\x80", 1, false},             /* lone continuation */
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                bool got = ej_utf8_valid(cases[i].s, cases[i].n);
+
+                if (got != cases[i].ok)
+                        fprintf(stderr, "ej_utf8_valid case %zu gave %d\n", i, got);
+                CHECK(got == cases[i].ok);
+        }
+}
+
 int main(void)
 {
+        test_utf8_valid();
         test_views();
         test_buf();
         test_json_plain();

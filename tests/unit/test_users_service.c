@@ -766,6 +766,47 @@ static void test_password_flows(void)
         CHECK(strcmp(err.msg, "this link has expired") == 0);
 }
 
+/* An existing account invited to another role: a pending request the person answers; the
+ * role is granted only on acceptance, and only by the invitee. */
+static void test_role_invitation(const Ej__Users__User *ed, const char *guest_id)
+{
+        Ej__Users__InviteUserRequest iv = EJ__USERS__INVITE_USER_REQUEST__INIT;
+        Ej__Users__InviteUserResponse *ir = NULL;
+        Ej__Users__ListMyInvitationsRequest lq = EJ__USERS__LIST_MY_INVITATIONS_REQUEST__INIT;
+        Ej__Users__ListMyInvitationsResponse *mine = NULL;
+        Ej__Users__InvitationIdRequest ans = EJ__USERS__INVITATION_ID_REQUEST__INIT;
+        Ej__Users__Invitation *inv = NULL;
+        Ej__Users__User *u = NULL;
+        struct ej_err err;
+
+        iv.email = email_for("guest");
+        iv.name = "Ignored For An Account";
+        iv.role = "author";
+        CHECK(send_full("invite_user", &iv.base, AS(ed->id, "editor"),
+                        &ej__users__invite_user_response__descriptor, R(&ir), &err, NULL) == EJ_OK);
+        CHECK(ir && !ir->already_member && strcmp(ir->name, "Guest Reviewer") == 0);
+        CHECK(do_me(guest_id, &u, &err) == EJ_OK && u && u->n_roles == 1 &&
+              !has_role(u->roles, u->n_roles, "author"));
+        CHECK(send_as("list_my_invitations", &lq.base, guest_id,
+                      &ej__users__list_my_invitations_response__descriptor, R(&mine),
+                      &err) == EJ_OK);
+        CHECK(mine && mine->n_invitations == 1 &&
+              strcmp(mine->invitations[0]->role, "author") == 0 &&
+              strcmp(mine->invitations[0]->inviter_name, ed->name) == 0);
+        if (mine == NULL || mine->n_invitations != 1)
+                return;
+        ans.invitation_id = mine->invitations[0]->id;
+        /* Someone else cannot answer it. */
+        CHECK(send_as("accept_role_invitation", &ans.base, ed->id,
+                      &ej__users__invitation__descriptor, R(&inv), &err) == EJ_ERR_NOT_FOUND);
+        CHECK(send_as("accept_role_invitation", &ans.base, guest_id,
+                      &ej__users__invitation__descriptor, R(&inv), &err) == EJ_OK);
+        CHECK(inv && strcmp(inv->state, "accepted") == 0);
+        CHECK(do_me(guest_id, &u, &err) == EJ_OK && u && has_role(u->roles, u->n_roles, "author"));
+        CHECK(send_as("decline_role_invitation", &ans.base, guest_id,
+                      &ej__users__invitation__descriptor, R(&inv), &err) == EJ_ERR_NOT_FOUND);
+}
+
 static void test_invitation_and_email_change(void)
 {
         Ej__Users__User *ed = reg("editor", "editor password");
@@ -794,8 +835,9 @@ static void test_invitation_and_email_change(void)
         iv.role = "reviewer";
         CHECK(send_full("invite_user", &iv.base, AS(ed->id, "author,editor"),
                         &ej__users__invite_user_response__descriptor, R(&ir), &err, NULL) == EJ_OK);
-        CHECK(ir && ir->created && !ir->user->has_password &&
-              has_role(ir->user->roles, ir->user->n_roles, "reviewer"));
+        /* The inviter learns the name and whether the person is a member, nothing more. */
+        CHECK(ir && strcmp(ir->name, "Guest Reviewer") == 0 && !ir->already_member &&
+              strcasecmp(ir->email, guest) == 0);
         /* No password nobody was told: sign-in is impossible until the link is used. */
         CHECK(login_from(guest, "!", "192.0.2.40", false, &lr, &retry, &err) ==
               EJ_ERR_UNAUTHENTICATED);
@@ -811,10 +853,14 @@ static void test_invitation_and_email_change(void)
                       &out, &err) == EJ_ERR_INVALID);
         CHECK(login_from(guest, "my own password", "192.0.2.40", false, &lr, &retry, &err) ==
               EJ_OK);
-        /* Inviting an existing person finds the account. */
+        /* Choosing the password accepted the invitation: the role came then. */
+        CHECK(lr && lr->user->n_roles == 1 && has_role(lr->user->roles, 1, "reviewer"));
+        /* Inviting an existing person to a role they hold: nothing is asked. */
         CHECK(send_full("invite_user", &iv.base, AS(ed->id, "editor"),
                         &ej__users__invite_user_response__descriptor, R(&ir), &err, NULL) == EJ_OK);
-        CHECK(ir && !ir->created);
+        CHECK(ir && ir->already_member && strcmp(ir->name, "Guest Reviewer") == 0);
+        if (lr != NULL)
+                test_role_invitation(ed, lr->user->id);
 
         /* E-mail change, confirmed from the new address. */
         ce.new_email = email_for("editor-new");
