@@ -163,6 +163,8 @@ struct gw_req {
         struct gw_req *pending_next;
         uint8_t *packed; /* the route's request message, arena */
         size_t packed_len;
+        const char *idem_key;   /* the write's Idempotency-Key (arena), NULL when none; sent
+                                   with the route's own call only */
         natsMsg *reply;         /* owned; destroyed with the request */
         enum ej_status outcome; /* EJ_OK when reply holds the answer */
         struct ej_err outcome_err;
