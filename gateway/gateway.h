@@ -62,6 +62,7 @@ struct gw_config {
         bool dev_mail;               /* EJ_DEV_MAIL: the caught-mail routes exist */
         uint32_t upload_chunk;       /* EJ_FILES_UPLOAD_CHUNK: cap on the files service's chunk */
         uint32_t upload_window;      /* EJ_FILES_UPLOAD_WINDOW: cap on its window (0: none) */
+        int upload_ack_ms; /* EJ_FILES_UPLOAD_ACK_MS: longest wait for the next chunk's ack */
 };
 
 struct gw_upstream;
