@@ -62,6 +62,7 @@ struct gw_config {
         bool dev_mail;               /* EJ_DEV_MAIL: the caught-mail routes exist */
         uint32_t upload_chunk;       /* EJ_FILES_UPLOAD_CHUNK: cap on the files service's chunk */
         uint32_t upload_window;      /* EJ_FILES_UPLOAD_WINDOW: cap on its window (0: none) */
+        int upload_ack_ms; /* EJ_FILES_UPLOAD_ACK_MS: longest wait for the next chunk's ack */
 };
 
 struct gw_upstream;
@@ -163,6 +164,8 @@ struct gw_req {
         struct gw_req *pending_next;
         uint8_t *packed; /* the route's request message, arena */
         size_t packed_len;
+        const char *idem_key;   /* the write's Idempotency-Key (arena), NULL when none; sent
+                                   with the route's own call only */
         natsMsg *reply;         /* owned; destroyed with the request */
         enum ej_status outcome; /* EJ_OK when reply holds the answer */
         struct ej_err outcome_err;

@@ -15,6 +15,7 @@
 #include "pbjson.h"
 #include "render.h"
 #include "session.h"
+#include "upstream.h"
 #include "users.pb-c.h"
 
 enum ej_status gw_bind_query(ProtobufCMessage *msg, const char *key, const char *value,
@@ -49,13 +50,16 @@ static void healthz(struct gw_req *req, struct gw_out *out)
         ej_buf_append_c(&out->body, "{\"status\":\"ok\"}");
 }
 
+/* Ready = NATS connected and some replica of every service answering (upstream.h); liveness
+ * is /healthz. */
 static void readyz(struct gw_req *req, struct gw_out *out)
 {
-        if (ej_bus_connected(req->gw->bus))
+        char why[128] = "starting";
+
+        if (req->gw->up && gw_upstream_ready(req->gw->up, why, sizeof(why)))
                 ej_buf_append_c(&out->body, "{\"status\":\"ready\"}");
         else
-                gw_out_error(out, req, EJ_ERR_UNAVAILABLE, "not connected to the message bus",
-                             NULL);
+                gw_out_error(out, req, EJ_ERR_UNAVAILABLE, why, NULL);
 }
 
 static void metrics(struct gw_req *req, struct gw_out *out)

@@ -30,6 +30,7 @@
 #include "auth.h"
 #include "handlers.h"
 #include "ids.h"
+#include "idem.h"
 #include "log.h"
 #include "pbjson.h"
 #include "render.h"
@@ -205,6 +206,21 @@ static void on_auth_done(struct gw_req *req, enum ej_status st)
         on_call_done(req);
 }
 
+/* Takes a write's Idempotency-Key into req->idem_key (idem.h says what the services do with
+ * it); EJ_ERR_INVALID when it is malformed. Reads ignore it. */
+static enum ej_status idem_key_of(struct gw_req *req)
+{
+        const char *k = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Idempotency-Key");
+
+        req->idem_key = NULL;
+        if (k == NULL || (req->method_bit & (GW_GET | GW_HEAD)))
+                return EJ_OK;
+        if (!ej_idem_key_valid(k))
+                return EJ_ERR_INVALID;
+        req->idem_key = k;
+        return EJ_OK;
+}
+
 static enum MHD_Result start_call(struct gw_req *req)
 {
         const struct gw_route *r = req->route;
@@ -258,6 +274,11 @@ static enum MHD_Result start_call(struct gw_req *req)
                         break;
                 }
         }
+        st = idem_key_of(req);
+        if (st != EJ_OK)
+                return gw_render_error(req, st,
+                                       "an Idempotency-Key is 1 to 128 visible ASCII characters",
+                                       "Idempotency-Key");
         if (r->hook && r->hook->prepare)
                 r->hook->prepare(req, msg);
         req->packed_len = protobuf_c_message_get_packed_size(msg);

@@ -74,6 +74,9 @@ static enum ej_status load_config(struct gw_config *c, struct ej_err *err)
                               &v, err)) != EJ_OK)
                 return st;
         c->upload_window = (uint32_t)v;
+        if ((st = ej_env_long("EJ_FILES_UPLOAD_ACK_MS", 1000, 100, 600000, &v, err)) != EJ_OK)
+                return st;
+        c->upload_ack_ms = (int)v;
         return EJ_OK;
 }
 

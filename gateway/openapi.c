@@ -67,8 +67,14 @@ static const struct {
      "too_many_requests: throttled; Retry-After gives the seconds to wait."},
     {500, "Internal",
      "internal: something broke on our side (the request id finds it in the logs)."},
-    {503, "Unavailable", "unavailable: the service behind the operation is not available."},
-    {504, "Timeout", "timeout: the service did not answer in time."},
+    {503, "Unavailable",
+     "unavailable: the request was not delivered (the message bus or the service behind the "
+     "operation is not available); nothing was done, so it is safe to retry."},
+    {504, "Timeout",
+     "outcome_unknown: the request was delivered but no answer came in time (or the message "
+     "bus was lost after sending it); it may or may not have been carried out, so retry a write "
+     "with the same Idempotency-Key, which returns the first attempt's answer. timeout: a "
+     "service behind the operation timed out itself."},
 };
 
 /* Error statuses of a JSON call to a service; 413 and 415 only for methods that take a body. */
@@ -84,7 +90,7 @@ static const char error_schema[] =
     "\"code\":{\"type\":\"string\",\"enum\":[\"invalid_argument\",\"not_found\",\"conflict\","
     "\"unauthenticated\",\"forbidden\",\"too_large\",\"unavailable\",\"timeout\",\"internal\","
     "\"too_many_requests\",\"unsupported_media_type\",\"consent_required\","
-    "\"method_not_allowed\"]},"
+    "\"method_not_allowed\",\"outcome_unknown\"]},"
     "\"message\":{\"type\":\"string\",\"description\":\"For people; may change.\"},"
     "\"field\":{\"type\":\"string\",\"description\":\"The field at fault, in lowerCamelCase "
     "(\\\"user.email\\\", \\\"roles[2]\\\").\"},"
@@ -100,7 +106,12 @@ static const char api_description[] =
     "must come from this site (`Origin`); an empty body counts as `{}`.\n"
     "- **Sessions** live in an HttpOnly cookie set by `POST /api/auth/login`.\n"
     "- **Errors** have one body: `{\"error\":{\"code\",\"message\",\"field\",\"requestId\"}}`.\n"
-    "- **Request ids**: send `X-Request-Id` or get one; every answer echoes it.\n";
+    "- **Request ids**: send `X-Request-Id` or get one; every answer echoes it.\n"
+    "- **Retries**: 503 `unavailable` means the request was not delivered: retry freely. 504 "
+    "`outcome_unknown` means it was delivered and may have been carried out: retry a write with "
+    "the same `Idempotency-Key` header (1 to 128 visible ASCII characters, e.g. a UUID, sent "
+    "with POST, PUT, PATCH and DELETE), which returns the first attempt's stored answer for a "
+    "day instead of doing it twice.\n";
 
 /* --- operations --- */
 

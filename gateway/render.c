@@ -37,6 +37,7 @@ unsigned gw_http_status(enum ej_status st)
         case EJ_ERR_UNAVAILABLE:
                 return 503;
         case EJ_ERR_TIMEOUT:
+        case EJ_ERR_OUTCOME_UNKNOWN:
                 return 504;
         case EJ_ERR_INTERNAL:
         default:

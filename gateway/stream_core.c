@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "ids.h"
@@ -144,6 +145,11 @@ void gw_stream_arm(struct gw_stream *st)
         st->deadline_ms = ej_mono_ms() + st->ss->gw->cfg->request_timeout_ms;
 }
 
+void gw_stream_arm_ms(struct gw_stream *st, int ms)
+{
+        st->deadline_ms = ej_mono_ms() + ms;
+}
+
 void gw_stream_fail(struct gw_stream *st, enum ej_status code, const char *fmt, ...)
 {
         va_list ap;
@@ -268,6 +274,41 @@ enum MHD_Result gw_stream_answer_failure(struct gw_stream *st)
         return gw_stream_answer_out(st, &out);
 }
 
+enum MHD_Result gw_stream_answer_close(struct gw_stream *st)
+{
+        struct gw_out out = {0};
+        struct ej_buf head = EJ_BUF_INIT;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        char line[256];
+        size_t off = 0;
+
+        gw_out_error(&out, st->req, st->fail.status, st->fail.msg, st->fail.field);
+        snprintf(line, sizeof(line),
+                 "HTTP/1.1 %u %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                 "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n"
+                 "X-Request-Id: %s\r\n\r\n",
+                 out.status, MHD_get_reason_phrase_for(out.status), out.body.n, st->rid);
+        ej_buf_append_c(&head, line);
+        ej_buf_append(&head, out.body.p, out.body.n);
+        /* A few hundred bytes into an idle socket's send buffer: one send, rarely two. */
+        while (ci != NULL && off < head.n) {
+                ssize_t k = send(ci->connect_fd, head.p + off, head.n - off, MSG_NOSIGNAL);
+
+                if (k <= 0)
+                        break;
+                off += (size_t)k;
+        }
+        if (ci != NULL)
+                shutdown(ci->connect_fd, SHUT_WR);
+        st->req->status = out.status;
+        st->req->phase = GW_PHASE_SENT;
+        answered(st);
+        ej_buf_free(&head);
+        ej_buf_free(&out.body);
+        return MHD_NO;
+}
+
 void gw_stream_completed(struct gw_req *req, enum MHD_RequestTerminationCode toe)
 {
         struct gw_stream *st = req->stream;
@@ -327,6 +368,17 @@ out:
         natsMsg_Destroy(m);
 }
 
+/* The outstanding exchange of `st` is late, or the bus is gone (st->mu held). */
+static void late(struct gw_stream *st, bool bus_lost)
+{
+        if (st->ops->on_late)
+                st->ops->on_late(st, bus_lost);
+        else if (bus_lost)
+                gw_stream_fail(st, EJ_ERR_UNAVAILABLE, "the message bus is not available");
+        else
+                gw_stream_fail(st, EJ_ERR_TIMEOUT, "the files service did not answer in time");
+}
+
 static void *sweeper_main(void *arg)
 {
         struct gw_streams *ss = arg;
@@ -343,15 +395,9 @@ static void *sweeper_main(void *arg)
                 for (size_t b = 0; b < GW_STREAM_TABLE_BUCKETS; b++) {
                         for (struct gw_stream *st = ss->buckets[b]; st; st = st->next) {
                                 pthread_mutex_lock(&st->mu);
-                                if (st->req && st->fail.status == EJ_OK && st->deadline_ms) {
-                                        if (!connected)
-                                                gw_stream_fail(st, EJ_ERR_UNAVAILABLE,
-                                                               "the message bus is not available");
-                                        else if (now > st->deadline_ms)
-                                                gw_stream_fail(
-                                                    st, EJ_ERR_TIMEOUT,
-                                                    "the files service did not answer in time");
-                                }
+                                if (st->req && st->fail.status == EJ_OK && st->deadline_ms &&
+                                    (!connected || now > st->deadline_ms))
+                                        late(st, !connected);
                                 pthread_mutex_unlock(&st->mu);
                         }
                 }

@@ -75,6 +75,10 @@ struct gw_stream_ops {
         void (*on_reply)(struct gw_stream *st, char tag, uint64_t n, natsMsg *m);
         /* The stream has just failed (st->fail). */
         void (*on_fail)(struct gw_stream *st);
+        /* The exchange outstanding passed its deadline (`bus_lost` false) or the bus went away
+         * while one was outstanding (true): the direction fails the stream as fits the phase
+         * it is in. NULL: fail with timeout, or unavailable when the bus is lost. */
+        void (*on_late)(struct gw_stream *st, bool bus_lost);
         /* The request is over; the stream may live on a little (a reply being handled). */
         void (*completed)(struct gw_stream *st, enum MHD_RequestTerminationCode toe);
         /* Frees the direction's state (the last reference went; st->mu not held). */
@@ -156,6 +160,9 @@ bool gw_stream_answered(const struct gw_stream *st);
 /* An exchange is out: the sweeper fails the stream after the request timeout. */
 void gw_stream_arm(struct gw_stream *st);
 
+/* Like gw_stream_arm with a deadline `ms` from now. */
+void gw_stream_arm_ms(struct gw_stream *st, int ms);
+
 /* Records the first failure (later ones are dropped), tells the direction, wakes the
  * connection so that it answers. */
 void gw_stream_fail(struct gw_stream *st, enum ej_status code, const char *fmt, ...)
@@ -183,6 +190,14 @@ enum MHD_Result gw_stream_answer_out(struct gw_stream *st, struct gw_out *out);
 
 /* Queues the recorded failure as the answer (or the refusal in req->denied). */
 enum MHD_Result gw_stream_answer_failure(struct gw_stream *st);
+
+/* Answers the recorded failure in the middle of the request body, where libmicrohttpd 0.9.75
+ * queues no response, and ends the connection: the JSON answer (with Connection: close) is
+ * written to the socket directly, the sending side shut, and MHD_NO returned for the access
+ * handler to return, so MHD closes the connection instead of reading the rest of the body.
+ * For a failure on the service's side, where reading on would only delay the answer. Called
+ * from the access handler (MHD's thread for the connection), nothing queued yet. */
+enum MHD_Result gw_stream_answer_close(struct gw_stream *st);
 
 /* The request is over (MHD's completion callback; req->stream may be NULL): tells the
  * direction, drops the request's hold on the stream. */

@@ -15,7 +15,15 @@
  *   COMMIT    (a failure, or the client went away)
  *
  * A failure (stream_core.h) can happen in every phase; the service's side is told (UploadAbort)
- * when it holds an open upload, i.e. in SENDING and COMMIT. The multipart form's progress is
+ * when it holds an open upload, i.e. in SENDING and COMMIT.
+ *
+ * Liveness of the replica: while chunks are out, the next acknowledgement must come within
+ * EJ_FILES_UPLOAD_ACK_MS (1 s) of the previous one (or of the first chunk sent into an empty
+ * window). A replica writes a chunk to its temp file and answers at once, so a silence that
+ * long means the replica or the bus is gone: the upload fails as unavailable (nothing was
+ * stored; send it again), or, once the commit is out, as outcome_unknown, and the client is
+ * answered at once, mid-body, and the connection closed (gw_stream_answer_close) instead of
+ * reading the rest of the body. The multipart form's progress is
  * enum up_form. A raw upload stays in the first call's suspension until begin answers, so that
  * a refusal (401, 403, 413) goes out before the body is read; MHD then closes the connection
  * instead of reading what the client still sends.
@@ -146,6 +154,8 @@ static bool send_chunk(struct upload *up, size_t n)
         size_t hn = gw_frame_chunk_header(up->buf, up->next_seq, n);
         const uint8_t *start = up->buf + GW_FRAME_HDR_MAX - hn;
 
+        bool first_out = up->next_seq == up->acked;
+
         if (!gw_stream_send_raw(&up->base, up->chunk_subject, TAG_CHUNK, up->next_seq, start,
                                 hn + n))
                 return false;
@@ -154,7 +164,9 @@ static bool send_chunk(struct upload *up, size_t n)
         if (n < up->buf_n)
                 memmove(up->buf + GW_FRAME_HDR_MAX, up->buf + GW_FRAME_HDR_MAX + n, up->buf_n - n);
         up->buf_n -= n;
-        gw_stream_arm(&up->base);
+        /* The clock runs from the oldest unanswered chunk, not the newest. */
+        if (first_out)
+                gw_stream_arm_ms(&up->base, up->base.ss->gw->cfg->upload_ack_ms);
         return true;
 }
 
@@ -323,8 +335,8 @@ static void on_chunk_reply(struct upload *up, natsMsg *m, uint64_t seq)
                 return;
         if (up->next_seq == up->acked && up->phase != UP_COMMIT)
                 up->base.deadline_ms = 0;
-        else
-                gw_stream_arm(&up->base);
+        else if (up->phase != UP_COMMIT)
+                gw_stream_arm_ms(&up->base, up->base.ss->gw->cfg->upload_ack_ms);
         pump(up);
         gw_stream_wake(&up->base);
 }
@@ -560,6 +572,21 @@ static enum MHD_Result finish(struct upload *up)
         return MHD_YES;
 }
 
+/* True when a failure is the service's side's: the client's answer does not depend on the rest
+ * of the body, so reading it would only delay the answer (see gw_stream_answer_close). */
+static bool answer_mid_body(const struct upload *up)
+{
+        switch (up->base.fail.status) {
+        case EJ_ERR_UNAVAILABLE:
+        case EJ_ERR_TIMEOUT:
+        case EJ_ERR_OUTCOME_UNKNOWN:
+        case EJ_ERR_INTERNAL:
+                return up->base.state == GW_CONN_BODY;
+        default:
+                return false;
+        }
+}
+
 /* A call after the first one. */
 static enum MHD_Result next_call(struct upload *up, const char *data, size_t *size)
 {
@@ -583,11 +610,15 @@ static enum MHD_Result next_call(struct upload *up, const char *data, size_t *si
                 return finish(up);
         st->state = GW_CONN_BODY;
         if (failed(up)) {
+                if (answer_mid_body(up))
+                        return gw_stream_answer_close(st);
                 *size = 0; /* dropped: the answer is the failure */
         } else {
                 size_t used = absorb(up, data, *size);
 
                 *size -= used;
+                if (failed(up) && answer_mid_body(up))
+                        return gw_stream_answer_close(st);
                 if (failed(up))
                         *size = 0;
                 else if (*size > 0)
@@ -605,6 +636,23 @@ static void on_fail(struct gw_stream *st)
          * (MHD then closes the connection instead of reading what the client still sends). */
         if (st->state == GW_CONN_FIRST_HELD && st->req)
                 gw_stream_answer_failure(st);
+}
+
+/* No acknowledgement (or answer) in time, or the bus is gone: see the top of this file. */
+static void on_late(struct gw_stream *st, bool bus_lost)
+{
+        struct upload *up = up_of(st);
+
+        if (up->phase == UP_COMMIT)
+                gw_stream_fail(st, EJ_ERR_OUTCOME_UNKNOWN,
+                               "%s before the files service confirmed the upload; it may or may "
+                               "not be stored",
+                               bus_lost ? "the message bus was lost" : "no answer came in time");
+        else
+                gw_stream_fail(st, EJ_ERR_UNAVAILABLE,
+                               "%s during the upload; nothing was stored, send the file again",
+                               bus_lost ? "the message bus was lost"
+                                        : "the files service stopped answering");
 }
 
 static void completed(struct gw_stream *st, enum MHD_RequestTerminationCode toe)
@@ -637,6 +685,7 @@ static const struct gw_stream_ops upload_ops = {
     .what = "upload",
     .on_reply = on_reply,
     .on_fail = on_fail,
+    .on_late = on_late,
     .completed = completed,
     .destroy = destroy,
 };

@@ -6,8 +6,15 @@
  * links inside struct gw_req, so sending allocates nothing here) maps a reply back to its
  * request. Whoever unlinks a request from the table (reply callback, sweeper, failed publish)
  * owns its completion and calls req->done exactly once. The sweeper thread wakes every
- * 10 ms, answers requests past their deadline with EJ_ERR_TIMEOUT, and fails everything at once
- * with EJ_ERR_UNAVAILABLE while the bus is disconnected.
+ * 10 ms, answers requests past their deadline, and fails everything at once while the bus is
+ * disconnected.
+ *
+ * Honest answers: a request that never left (the bus was down before the publish, the publish
+ * failed, or NATS answered "no responders") fails with EJ_ERR_UNAVAILABLE: it was not carried
+ * out and is safe to retry. A request that left and got no answer (its deadline passed, or the
+ * bus went down while it was out) fails with EJ_ERR_OUTCOME_UNKNOWN: the service may have
+ * carried it out, so a write is retried with the same Idempotency-Key. Every request carries
+ * its deadline (Ej-Deadline), so a service does not start or commit it after the gateway gave up.
  */
 #include "upstream.h"
 
@@ -20,9 +27,17 @@
 
 #include "ids.h"
 #include "log.h"
+#include "routes.h"
+#include "rpc.h"
 
 #define PENDING_BUCKETS 1024u /* power of two */
 #define SWEEP_EVERY_MS  10
+#define PING_EVERY_MS   1000 /* each service is pinged this often */
+#define PING_FRESH_MS   2500 /* a pong older than this no longer counts */
+#define PING_MAX        16   /* services the gateway routes to */
+#define LOST_AFTER_SEND                                                                            \
+        "the message bus was lost after the request was sent; it may or may not have been "        \
+        "carried out (retry a write with the same Idempotency-Key)"
 
 struct gw_upstream {
         struct gw *gw;
@@ -36,6 +51,13 @@ struct gw_upstream {
         pthread_t sweeper;
         bool sweeper_started;
         atomic_bool stop;
+        /* Readiness: the services of the route table, each pinged on "ej.<svc>._ping" with
+         * the reply subject "<prefix>.p<index>"; last_pong is ej_mono_ms of the last answer
+         * that came from a replica (not NATS's "no responders"). */
+        char services[PING_MAX][EJ_RPC_NAME_MAX];
+        size_t n_services;
+        atomic_llong last_pong[PING_MAX];
+        long long next_ping; /* the sweeper's own */
 };
 
 static void table_insert(struct gw_upstream *up, struct gw_req *req)
@@ -77,7 +99,8 @@ struct gw_caller gw_req_caller(const struct gw_req *req)
         return (struct gw_caller){.rid = req->rid,
                                   .user_id = req->user_id,
                                   .roles = req->roles,
-                                  .client_addr = req->client_addr};
+                                  .client_addr = req->client_addr,
+                                  .idem_key = req->idem_key};
 }
 
 natsStatus gw_caller_headers(natsMsg *msg, const struct gw_caller *c)
@@ -91,6 +114,8 @@ natsStatus gw_caller_headers(natsMsg *msg, const struct gw_caller *c)
                 s = natsMsgHeader_Set(msg, EJ_HDR_ROLES, c->roles);
         if (s == NATS_OK && c->client_addr && c->client_addr[0])
                 s = natsMsgHeader_Set(msg, EJ_HDR_CLIENT_ADDR, c->client_addr);
+        if (s == NATS_OK && c->idem_key && c->idem_key[0])
+                s = natsMsgHeader_Set(msg, EJ_HDR_IDEMPOTENCY_KEY, c->idem_key);
         return s;
 }
 
@@ -112,9 +137,12 @@ enum ej_status gw_upstream_status(const struct gw_req *req, struct ej_err *err)
         char svc[64];
 
         service_of(req->subject, svc, sizeof(svc));
-        if (req->outcome == EJ_ERR_TIMEOUT)
-                return ej_err_set(err, EJ_ERR_TIMEOUT, NULL,
-                                  "the %s service did not answer in time", svc);
+        if (req->outcome == EJ_ERR_OUTCOME_UNKNOWN && req->outcome_err.msg[0] == '\0')
+                return ej_err_set(err, EJ_ERR_OUTCOME_UNKNOWN, NULL,
+                                  "the %s service did not answer in time; the request may or may "
+                                  "not have been carried out (retry a write with the same "
+                                  "Idempotency-Key)",
+                                  svc);
         if (req->outcome != EJ_OK) {
                 *err = req->outcome_err;
                 return req->outcome;
@@ -150,9 +178,15 @@ void gw_upstream_send(struct gw_upstream *up, struct gw_req *req, const char *su
         seq = atomic_fetch_add(&up->next_seq, 1) + 1;
         req->seq = seq;
         snprintf(reply, sizeof(reply), "%s.%" PRIu64, up->prefix, seq);
+        /* The key belongs to the route's own call, never to the session lookup before it. */
+        if (req->route == NULL || req->route->subject == NULL ||
+            strcmp(subject, req->route->subject) != 0)
+                caller.idem_key = NULL;
         s = natsMsg_Create(&msg, subject, reply, data, (int)n);
         if (s == NATS_OK)
                 s = gw_caller_headers(msg, &caller);
+        if (s == NATS_OK)
+                s = ej_bus_set_deadline(msg, timeout_ms);
         if (s != NATS_OK) {
                 natsMsg_Destroy(msg);
                 complete(req, EJ_ERR_INTERNAL, "could not build the bus message");
@@ -189,6 +223,14 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         (void)nc;
         (void)sub;
         if (dot == NULL) {
+                natsMsg_Destroy(msg);
+                return;
+        }
+        if (dot[1] == 'p') {
+                unsigned long i = strtoul(dot + 2, NULL, 10);
+
+                if (i < up->n_services && !natsMsg_IsNoResponders(msg))
+                        atomic_store(&up->last_pong[i], ej_mono_ms());
                 natsMsg_Destroy(msg);
                 return;
         }
@@ -243,6 +285,63 @@ static void complete_list(struct gw_req *list, enum ej_status st, const char *ms
         }
 }
 
+/* Sends one ping to every service (from the sweeper thread). A ping that cannot go out is
+ * simply not answered. */
+static void ping_services(struct gw_upstream *up)
+{
+        char subject[EJ_RPC_SUBJECT_MAX];
+        char reply[128];
+
+        for (size_t i = 0; i < up->n_services; i++) {
+                if (ej_rpc_subject(up->services[i], EJ_RPC_PING, subject, sizeof(subject), NULL) !=
+                    EJ_OK)
+                        continue;
+                snprintf(reply, sizeof(reply), "%s.p%zu", up->prefix, i);
+                (void)natsConnection_PublishRequest(up->nc, subject, reply, NULL, 0);
+        }
+}
+
+bool gw_upstream_ready(struct gw_upstream *up, char *why, size_t size)
+{
+        long long now = ej_mono_ms();
+
+        if (!ej_bus_connected(up->gw->bus)) {
+                snprintf(why, size, "not connected to the message bus");
+                return false;
+        }
+        for (size_t i = 0; i < up->n_services; i++) {
+                if (now - atomic_load(&up->last_pong[i]) > PING_FRESH_MS) {
+                        snprintf(why, size, "no replica of the %s service answers",
+                                 up->services[i]);
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* Collects the services the route table sends to, for the readiness pings; the development
+ * mail catcher's routes are a tool's, not a service's, and do not count. */
+static void collect_services(struct gw_upstream *up)
+{
+        char svc[EJ_RPC_NAME_MAX];
+
+        for (size_t r = 0; r < gw_routes_count; r++) {
+                size_t i;
+
+                if (gw_routes[r].subject == NULL || gw_routes[r].dev_mail)
+                        continue;
+                service_of(gw_routes[r].subject, svc, sizeof(svc));
+                for (i = 0; i < up->n_services; i++)
+                        if (strcmp(up->services[i], svc) == 0)
+                                break;
+                if (i == up->n_services && up->n_services < PING_MAX) {
+                        memcpy(up->services[i], svc, sizeof(svc));
+                        atomic_init(&up->last_pong[i], -PING_FRESH_MS - 1);
+                        up->n_services++;
+                }
+        }
+}
+
 static void *sweeper_main(void *arg)
 {
         struct gw_upstream *up = arg;
@@ -255,13 +354,17 @@ static void *sweeper_main(void *arg)
 
                 nanosleep(&tick, NULL);
                 connected = ej_bus_connected(up->gw->bus);
+                if (connected && ej_mono_ms() >= up->next_ping) {
+                        ping_services(up);
+                        up->next_ping = ej_mono_ms() + PING_EVERY_MS;
+                }
                 pthread_mutex_lock(&up->mu);
                 if (!connected)
                         cut = take_expired(up, 0, true);
                 late = take_expired(up, ej_mono_ms(), false);
                 pthread_mutex_unlock(&up->mu);
-                complete_list(cut, EJ_ERR_UNAVAILABLE, "the message bus is not available");
-                complete_list(late, EJ_ERR_TIMEOUT, "timeout");
+                complete_list(cut, EJ_ERR_OUTCOME_UNKNOWN, LOST_AFTER_SEND);
+                complete_list(late, EJ_ERR_OUTCOME_UNKNOWN, "");
         }
         return NULL;
 }
@@ -276,6 +379,7 @@ enum ej_status gw_upstream_create(struct gw_upstream **out, struct gw *gw, struc
 
         up->gw = gw;
         up->nc = ej_bus_conn(gw->bus);
+        collect_services(up);
         pthread_mutex_init(&up->mu, NULL);
         atomic_init(&up->next_seq, 0);
         atomic_init(&up->stop, false);
@@ -329,7 +433,7 @@ void gw_upstream_fail_all(struct gw_upstream *up, const char *why)
         pthread_mutex_lock(&up->mu);
         all = take_expired(up, 0, true);
         pthread_mutex_unlock(&up->mu);
-        complete_list(all, EJ_ERR_UNAVAILABLE, why);
+        complete_list(all, EJ_ERR_OUTCOME_UNKNOWN, why);
 }
 
 void gw_upstream_destroy(struct gw_upstream *up)

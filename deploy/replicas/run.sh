@@ -11,8 +11,10 @@
 #                                    logout on one is seen by the other (needs curl)
 #
 # Settings (environment):
-#   EJ_VAR            state directory (./var/replicas); PostgreSQL and NATS data live here
-#   EJ_GATEWAY_PORTS  one gateway per port ("8081 8082")
+#   EJ_VAR            state directory (./var/replicas); everything lives here: PostgreSQL's and
+#                     NATS's data, the file store, the grant key, pids, logs, mail
+#   EJ_GATEWAYS       how many gateways (2), each on a free port
+#   EJ_GATEWAY_PORTS  or one gateway per port given here ("8081 8082"); unset = free ports
 #   EJ_REPLICAS       replicas of each service (2)
 #   EJ_PG_PORT, EJ_NATS_PORT, EJ_NATS_MON_PORT, EJ_SMTP_PORT
 #                     infrastructure ports (0 = a free port, the default, so this topology
@@ -23,8 +25,13 @@
 #   EJ_START_TIMEOUT  seconds to wait for each process to become ready (30)
 #   BUILD             build directory holding bin/ (build; relative to the repository or absolute)
 # Every other EJ_* variable in the environment reaches every process unchanged (EJ_WORKERS,
-# EJ_SESSION_CACHE_MS, ...). All replicas share one grant key ($EJ_VAR/grant.key unless
-# EJ_GRANT_KEY is set) and one local file store ($EJ_VAR/files unless EJ_FILES_DIR is set).
+# EJ_SESSION_CACHE_MS, ...). All replicas share one grant key ($EJ_VAR/grant.key, made on the
+# first start, unless EJ_GRANT_KEY is set) and one local file store ($EJ_VAR/files unless
+# EJ_FILES_DIR is set); every service gets EJ_SMTP_URL (the catcher's unless set).
+# Free ports come from below the kernel's ephemeral range (ip_local_port_range), are checked
+# against every TCP socket (listening or connected) and reserved against scripts starting at the
+# same time (deploy/lib/proc.sh), so two topologies and a `make run` stack run side by side.
+# A start that fails stops everything it had started, PostgreSQL and NATS included.
 # The services are discovered (every services/<svc>/main.c, as the local stack does).
 set -euo pipefail
 
@@ -35,7 +42,8 @@ EJ_VAR=${EJ_VAR:-$ROOT/var/replicas}
 mkdir -p "$EJ_VAR"
 EJ_VAR=$(cd "$EJ_VAR" && pwd)
 export EJ_VAR
-EJ_GATEWAY_PORTS=${EJ_GATEWAY_PORTS:-8081 8082}
+EJ_GATEWAY_PORTS=${EJ_GATEWAY_PORTS:-}
+EJ_GATEWAYS=${EJ_GATEWAYS:-2}
 EJ_REPLICAS=${EJ_REPLICAS:-2}
 EJ_SITE_NAME=${EJ_SITE_NAME:-EasyJournal Demo Journal}
 EJ_LOG_LEVEL=${EJ_LOG_LEVEL:-info}
@@ -61,6 +69,7 @@ say() {
 }
 
 [[ $EJ_REPLICAS =~ ^[1-9][0-9]*$ ]] || die "EJ_REPLICAS must be a positive number"
+[[ $EJ_GATEWAYS =~ ^[1-9][0-9]*$ ]] || die "EJ_GATEWAYS must be a positive number"
 
 # Process management (pid files, readiness, stop by pid, free ports, service discovery), shared
 # with the local stack.
@@ -94,6 +103,25 @@ start_infra() {
         done <<<"$out"
         [[ -n ${EJ_DB_URL:-} && -n ${EJ_NATS_URL:-} ]] ||
                 die "deploy/local/stack.sh infra printed no EJ_DB_URL / EJ_NATS_URL"
+}
+
+# Sets GATEWAY_PORTS: EJ_GATEWAY_PORTS, else the ones this state directory's last start chose
+# ($GATEWAY_PORTS_FILE, so stop, status and check find them), else (with "new", for a start)
+# EJ_GATEWAYS free ones.
+GATEWAY_PORTS_FILE=$EJ_VAR/gateway-ports
+gateway_ports() {
+        local i
+        GATEWAY_PORTS=""
+        if [[ -n $EJ_GATEWAY_PORTS ]]; then
+                GATEWAY_PORTS=$EJ_GATEWAY_PORTS
+        elif [[ -s $GATEWAY_PORTS_FILE ]]; then
+                GATEWAY_PORTS=$(cat "$GATEWAY_PORTS_FILE")
+        elif [[ ${1:-} == new ]]; then
+                for ((i = 0; i < EJ_GATEWAYS; i++)); do
+                        free_port
+                        GATEWAY_PORTS="$GATEWAY_PORTS$FREE "
+                done
+        fi
 }
 
 start_gateway() {
@@ -132,10 +160,21 @@ app_names() {
                         echo "$s-$i"
                 done
         done
-        for p in $EJ_GATEWAY_PORTS; do
+        for p in $GATEWAY_PORTS; do
                 n=$((n + 1))
                 echo "gateway-$n"
         done
+}
+
+# On the way out of a start that failed: stop whatever it had started (by recorded pids).
+start_failed() {
+        local rc=$?
+        trap - EXIT
+        if ((rc != 0)); then
+                say "start failed; stopping what was started"
+                cmd_stop >/dev/null 2>&1 || true
+        fi
+        exit "$rc"
 }
 
 cmd_start() {
@@ -148,7 +187,10 @@ cmd_start() {
         for name in $(app_names); do
                 live_pid "$name" >/dev/null && die "already running from $EJ_VAR; stop it with $0 stop"
         done
+        gateway_ports new
         mkdir -p "$PIDS" "$LOGS"
+        echo "$GATEWAY_PORTS" >"$GATEWAY_PORTS_FILE"
+        trap start_failed EXIT
         start_infra
         : >"$TOPOLOGY"
         echo "postgres $(sed -E 's/password=[^ ]*/password=***/' <<<"$EJ_DB_URL")" >>"$TOPOLOGY"
@@ -160,10 +202,11 @@ cmd_start() {
                 done
         done
         n=0
-        for p in $EJ_GATEWAY_PORTS; do
+        for p in $GATEWAY_PORTS; do
                 n=$((n + 1))
                 start_gateway "gateway-$n" "$p"
         done
+        trap - EXIT
         print_topology
 }
 
@@ -191,7 +234,7 @@ cmd_stop() {
         if [[ -x $STACK ]]; then
                 "$STACK" stop
         fi
-        rm -f "$TOPOLOGY"
+        rm -f "$TOPOLOGY" "$GATEWAY_PORTS_FILE"
 }
 
 cmd_status() {
@@ -229,7 +272,7 @@ cmd_run() {
 # refuse the session at once (revocation broadcast, not the cache's expiry).
 cmd_check() {
         local ports=() a b jar email code fails=0
-        read -r -a ports <<<"$EJ_GATEWAY_PORTS"
+        read -r -a ports <<<"$GATEWAY_PORTS"
         ((${#ports[@]} >= 2)) || die "check needs two gateways (EJ_GATEWAY_PORTS)"
         a=http://127.0.0.1:${ports[0]}
         b=http://127.0.0.1:${ports[1]}
@@ -264,6 +307,8 @@ cmd_check() {
         echo "$((6 - fails)) passed, $fails failed"
         ((fails == 0))
 }
+
+gateway_ports
 
 case ${1:-start} in
 start) cmd_start ;;

@@ -308,6 +308,8 @@ enum ej_status ej_bus_request(struct ej_bus *bus, const char *subject, const Pro
         if (s == NATS_OK && request_id && request_id[0])
                 s = natsMsgHeader_Set(msg, EJ_HDR_REQUEST_ID, request_id);
         if (s == NATS_OK)
+                s = ej_bus_set_deadline(msg, timeout_ms);
+        if (s == NATS_OK)
                 s = natsConnection_RequestMsg(&reply, bus->nc, msg, timeout_ms);
         if (s == NATS_TIMEOUT) {
                 st = ej_err_set(err, EJ_ERR_TIMEOUT, NULL, "%s did not answer within %d ms",
@@ -337,6 +339,30 @@ out:
         natsMsg_Destroy(msg);
         free(heap);
         return st;
+}
+
+natsStatus ej_bus_set_deadline(natsMsg *msg, int timeout_ms)
+{
+        char v[24];
+
+        snprintf(v, sizeof(v), "%lld", ej_now_ms() + timeout_ms);
+        return natsMsgHeader_Set(msg, EJ_HDR_DEADLINE, v);
+}
+
+long long ej_bus_deadline(natsMsg *msg)
+{
+        const char *v = NULL;
+        long long ms = 0;
+
+        if (msg == NULL || natsMsgHeader_Get(msg, EJ_HDR_DEADLINE, &v) != NATS_OK || v == NULL)
+                return 0;
+        /* Plain digits only, and no more than fit: anything else is no deadline at all. */
+        for (size_t i = 0; v[i]; i++) {
+                if (v[i] < '0' || v[i] > '9' || i >= 15)
+                        return 0;
+                ms = ms * 10 + (v[i] - '0');
+        }
+        return ms;
 }
 
 /* Copies `s` into `out` with line breaks and other control characters made spaces: header

@@ -5,7 +5,11 @@
  *   - request subjects  ej.<service>.<verb>    (queue group = <service>)
  *   - event subjects    ej.evt.<service>.<event>  (JetStream, see events.h)
  *   - a request carries headers Ej-Request-Id, and, when the caller is signed in, Ej-User-Id and
- *     Ej-Roles (comma-separated); its data is the packed request message.
+ *     Ej-Roles (comma-separated); its data is the packed request message. It may carry
+ *     Ej-Deadline: the moment (Unix epoch milliseconds, decimal) after which the caller no
+ *     longer waits for the answer; a service does not start, and does not commit, work past it.
+ *     A write may carry Ej-Idempotency-Key (the client's Idempotency-Key): a retry with the same
+ *     key gets the stored answer of the first attempt instead of a second execution.
  *   - a reply carries header Ej-Status with the status name (ej_status_name; absent means ok);
  *     on failure also Ej-Error (a sentence) and Ej-Field (the field at fault, when any) and no
  *     data; on success its data is the packed response message.
@@ -33,6 +37,10 @@
 #define EJ_HDR_FIELD      "Ej-Field"
 /* The client's network address as the gateway saw it (throttling, activity log). */
 #define EJ_HDR_CLIENT_ADDR "Ej-Client-Addr"
+/* When the caller stops waiting: Unix epoch milliseconds, decimal. */
+#define EJ_HDR_DEADLINE "Ej-Deadline"
+/* The client's Idempotency-Key of a write (1 to 128 visible ASCII characters). */
+#define EJ_HDR_IDEMPOTENCY_KEY "Ej-Idempotency-Key"
 /* On a too_many reply: seconds the client should wait before trying again. */
 #define EJ_HDR_RETRY_AFTER "Ej-Retry-After"
 
@@ -67,9 +75,17 @@ bool ej_bus_connected(struct ej_bus *bus);
  * responders" reply becomes EJ_ERR_UNAVAILABLE. */
 enum ej_status ej_bus_reply_status(natsMsg *reply, struct ej_err *err);
 
+/* Sets header Ej-Deadline of `msg` to now + `timeout_ms` (Unix epoch milliseconds). */
+natsStatus ej_bus_set_deadline(natsMsg *msg, int timeout_ms);
+
+/* The Ej-Deadline of `msg` in Unix epoch milliseconds, or 0 when it has none (or it does not
+ * parse as a positive decimal number). */
+long long ej_bus_deadline(natsMsg *msg);
+
 /* Service-to-service request: packs `req`, sends it to `subject` with `request_id` (may be
- * NULL), waits up to `timeout_ms`, and unpacks the reply as `resp_desc` into `arena`. Blocks
- * the calling thread: for services' worker threads, never for the gateway. */
+ * NULL) and a deadline `timeout_ms` from now, waits up to `timeout_ms`, and unpacks the reply as
+ * `resp_desc` into `arena`. Blocks the calling thread: for services' worker threads, never for the
+ * gateway. */
 enum ej_status ej_bus_request(struct ej_bus *bus, const char *subject, const ProtobufCMessage *req,
                               const char *request_id, const ProtobufCMessageDescriptor *resp_desc,
                               struct ej_arena *arena, int timeout_ms, ProtobufCMessage **resp,

@@ -29,6 +29,9 @@ struct ej_db {
         unsigned next_stmt;       /* names are never reused within a process's connection */
         bool in_tx;               /* between ej_db_begin and ej_db_commit/ej_db_rollback */
         enum ej_status tx_status; /* first failure inside the open transaction, EJ_OK if none */
+        long long deadline_ms;    /* ej_db_set_deadline: epoch ms, 0 = none */
+        ej_db_commit_hook hook;   /* ej_db_set_commit_hook, NULL = none */
+        void *hook_ud;
 };
 
 /* Copies libpq's (possibly multi-line) message into err->msg as one line, marked for the log
@@ -335,6 +338,26 @@ enum ej_status ej_db_exec_simple(struct ej_db *db, const char *sql, struct ej_er
         return st;
 }
 
+/* True when the connection's user set a deadline that has passed. */
+static bool db_past_deadline(const struct ej_db *db)
+{
+        return db->deadline_ms > 0 && ej_now_ms() >= db->deadline_ms;
+}
+
+void ej_db_set_deadline(struct ej_db *db, long long deadline_ms)
+{
+        if (db != NULL)
+                db->deadline_ms = deadline_ms;
+}
+
+void ej_db_set_commit_hook(struct ej_db *db, ej_db_commit_hook fn, void *ud)
+{
+        if (db == NULL)
+                return;
+        db->hook = fn;
+        db->hook_ud = ud;
+}
+
 enum ej_status ej_db_begin(struct ej_db *db, struct ej_err *err)
 {
         enum ej_status st;
@@ -343,6 +366,9 @@ enum ej_status ej_db_begin(struct ej_db *db, struct ej_err *err)
         if (db->in_tx)
                 return db_err_msg(err, EJ_ERR_INTERNAL, NULL, "database",
                                   "a transaction is already open");
+        if (db_past_deadline(db))
+                return ej_err_set(err, EJ_ERR_TIMEOUT, NULL,
+                                  "the caller's deadline passed; nothing was started");
         st = db_ready(db, err);
         if (st != EJ_OK)
                 return st;
@@ -364,6 +390,13 @@ enum ej_status ej_db_commit(struct ej_db *db, struct ej_err *err)
         if (!db->in_tx)
                 return db_err_msg(err, EJ_ERR_INTERNAL, NULL, "database", "no transaction is open");
         st = db_ready(db, err);
+        if (st == EJ_OK && db->hook != NULL)
+                st = db->hook(db, db->hook_ud, err);
+        /* Last: the hook's own statements take time too. Work committed must be answered, so
+         * past this point nothing gives up. */
+        if (st == EJ_OK && db_past_deadline(db))
+                st = ej_err_set(err, EJ_ERR_TIMEOUT, NULL,
+                                "the caller's deadline passed; the transaction was rolled back");
         if (st != EJ_OK) {
                 ej_db_rollback(db);
                 return st;

@@ -62,10 +62,25 @@ enum ej_status ej_db_exec_bin(struct ej_db *db, const char *sql, int nparams,
 /* Like ej_db_exec for one-off SQL that is not prepared (no parameters allowed), e.g. DDL. */
 enum ej_status ej_db_exec_simple(struct ej_db *db, const char *sql, struct ej_err *err);
 
-/* Transactions. ej_db_rollback is safe to call when no transaction is open. */
+/* Transactions. ej_db_rollback is safe to call when no transaction is open. With a deadline
+ * set (ej_db_set_deadline) and passed, ej_db_begin starts nothing and ej_db_commit rolls back
+ * instead of committing; both then fail with EJ_ERR_TIMEOUT. With a commit hook set,
+ * ej_db_commit runs it inside the transaction just before COMMIT; a failing hook rolls the
+ * transaction back and its status is returned. */
 enum ej_status ej_db_begin(struct ej_db *db, struct ej_err *err);
 enum ej_status ej_db_commit(struct ej_db *db, struct ej_err *err);
 void ej_db_rollback(struct ej_db *db);
+
+/* The moment (Unix epoch milliseconds; 0 = none) after which the connection's user no longer
+ * wants work done: the service runtime sets its caller's deadline around each handler call, so
+ * a transaction is not committed for a caller that has given up. The check is made just before
+ * COMMIT: work committed is answered. */
+void ej_db_set_deadline(struct ej_db *db, long long deadline_ms);
+
+/* Runs `fn(db, ud, err)` inside every transaction of `db` just before its COMMIT, until cleared
+ * with fn NULL. `ud` is borrowed. */
+typedef enum ej_status (*ej_db_commit_hook)(struct ej_db *db, void *ud, struct ej_err *err);
+void ej_db_set_commit_hook(struct ej_db *db, ej_db_commit_hook fn, void *ud);
 
 /* Maps a failed result's SQLSTATE to a status and fills `err`. */
 enum ej_status ej_db_status_from_result(const PGresult *res, struct ej_err *err);

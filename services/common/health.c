@@ -1,6 +1,7 @@
 #include "health.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -12,6 +13,8 @@
 
 #include <microhttpd.h>
 
+#include "db.h"
+#include "ids.h"
 #include "log.h"
 #include "mem.h"
 #include "str.h"
@@ -207,4 +210,61 @@ void ej_health_stop(struct ej_health *h)
         if (h->daemon != NULL)
                 MHD_stop_daemon(h->daemon);
         free(h);
+}
+
+struct ej_db_probe {
+        pthread_mutex_t mu;
+        char *conninfo;
+        char *schema;
+        int cache_ms;
+        struct ej_db *db; /* NULL until the first check connects */
+        long long checked_ms;
+        bool ok;
+};
+
+void ej_db_probe_create(struct ej_db_probe **out, const char *conninfo, const char *schema,
+                        int cache_ms)
+{
+        struct ej_db_probe *p = xcalloc(1, sizeof(*p));
+
+        pthread_mutex_init(&p->mu, NULL);
+        p->conninfo = xstrdup(conninfo);
+        p->schema = xstrdup(schema);
+        p->cache_ms = cache_ms;
+        p->checked_ms = -(long long)cache_ms - 1;
+        *out = p;
+}
+
+bool ej_db_probe_ok(struct ej_db_probe *p)
+{
+        static const char sql_ping[] = "SELECT 1";
+        long long now = ej_mono_ms();
+        bool ok;
+
+        pthread_mutex_lock(&p->mu);
+        if (now - p->checked_ms >= p->cache_ms) {
+                struct ej_err err;
+
+                /* One attempt, no waiting: a server that refuses is not ready now. */
+                if (p->db == NULL)
+                        (void)ej_db_connect(&p->db, p->conninfo, p->schema, 0, &err);
+                p->ok = p->db != NULL && ej_db_exec(p->db, sql_ping, 0, NULL, NULL, &err) == EJ_OK;
+                if (!p->ok)
+                        ej_warn(NULL, "readiness: the database does not answer: %s", err.msg);
+                p->checked_ms = ej_mono_ms();
+        }
+        ok = p->ok;
+        pthread_mutex_unlock(&p->mu);
+        return ok;
+}
+
+void ej_db_probe_destroy(struct ej_db_probe *p)
+{
+        if (p == NULL)
+                return;
+        ej_db_destroy(p->db);
+        pthread_mutex_destroy(&p->mu);
+        free(p->conninfo);
+        free(p->schema);
+        free(p);
 }

@@ -24,4 +24,22 @@ int ej_health_port(const struct ej_health *h);
 
 void ej_health_stop(struct ej_health *h); /* accepts NULL */
 
+/* ---- The database part of a service's readiness ----------------------------------------------
+ * A cheap check that PostgreSQL answers ("SELECT 1" on a connection of the probe's own, made on
+ * first use and remade after a loss), cached for `cache_ms` so probes and scrapes cost at most
+ * one round trip per period. Readiness (can this replica serve now?) includes it; liveness
+ * (/healthz: is the process running?) does not, so an outage of the database takes replicas out
+ * of the load balancer without restarting them. Thread-safe. */
+struct ej_db_probe;
+
+/* `conninfo` and `schema` are copied. Connects lazily: never fails but for memory. */
+void ej_db_probe_create(struct ej_db_probe **out, const char *conninfo, const char *schema,
+                        int cache_ms);
+
+/* True when the database answered at the last check, made now when the last one is older than
+ * the cache period. */
+bool ej_db_probe_ok(struct ej_db_probe *p);
+
+void ej_db_probe_destroy(struct ej_db_probe *p); /* accepts NULL */
+
 #endif

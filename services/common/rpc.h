@@ -20,6 +20,11 @@
 
 #include "status.h"
 
+/* The method every service answers at once with an empty ok, without counting it or touching
+ * its database: "ej.<svc>._ping" tells a caller (the gateway's readiness) that some replica of
+ * the service is subscribed and serving. No .proto method can be called so. */
+#define EJ_RPC_PING "_ping"
+
 /* Room for a service name and for a whole subject, with its NUL. */
 #define EJ_RPC_NAME_MAX    32
 #define EJ_RPC_SUBJECT_MAX 128

@@ -13,6 +13,7 @@
 #include "db_pool.h"
 #include "events.h"
 #include "health.h"
+#include "idem.h"
 #include "ids.h"
 #include "log.h"
 #include "mail.h"
@@ -25,7 +26,8 @@
 #define SVC_DRAIN_MS        5000  /* longest a worker keeps serving after the stop signal */
 #define SVC_BUS_CLOSE_MS    2000
 #define SVC_ARENA_BLOCK     16384
-#define SVC_POOL_IDLE       8 /* connections the lending pool keeps open between borrowings */
+#define SVC_POOL_IDLE       8    /* connections the lending pool keeps open between borrowings */
+#define SVC_READY_CACHE_MS  1000 /* /readyz checks the database at most this often */
 
 struct svc_settings {
         const char *nats_url;
@@ -53,6 +55,7 @@ struct svc_worker {
         natsSubscription *sub; /* NULL in the slow pool */
         struct ej_db *db;
         struct ej_arena *arena;
+        struct ej_idem idem; /* the Idempotency-Key of the call in hand (idem.h) */
         /* Metric series looked up once, then updated without locks: [op][status], where op
          * n_ops stands for unknown methods. */
         struct ej_counter **counters;
@@ -87,6 +90,7 @@ struct svc_runtime {
         struct ej_bus *bus;
         struct ej_metrics *metrics;
         struct ej_health *health;
+        struct ej_db_probe *db_probe; /* the database part of /readyz */
         struct ej_relay *relay;
         struct ej_mailer *mailer;       /* NULL when EJ_SMTP_URL is unset */
         struct ej_consumer **consumers; /* def->n_consumers, NULL until started */
@@ -98,34 +102,6 @@ struct svc_runtime {
         struct ej_service_env env; /* what def->start was given (service_start below) */
         bool service_started;      /* def->start succeeded: def->stop is owed */
 };
-
-int ej_call_has_role(const struct ej_call *call, const char *role)
-{
-        const char *p = call->roles;
-        size_t want = strlen(role);
-
-        if (p == NULL || want == 0)
-                return 0;
-        while (*p) {
-                const char *end = strchr(p, ',');
-                size_t n = end ? (size_t)(end - p) : strlen(p);
-                const char *q = p;
-
-                /* Tolerate spaces around the names ("author, editor"). */
-                while (n > 0 && *q == ' ') {
-                        q++;
-                        n--;
-                }
-                while (n > 0 && q[n - 1] == ' ')
-                        n--;
-                if (n == want && memcmp(q, role, n) == 0)
-                        return 1;
-                if (end == NULL)
-                        break;
-                p = end + 1;
-        }
-        return 0;
-}
 
 static enum ej_status load_settings(struct svc_settings *s, struct ej_err *err)
 {
@@ -166,7 +142,8 @@ static bool ready(void *ud)
 {
         struct svc_runtime *rt = ud;
 
-        return !atomic_load(&rt->stopping) && ej_bus_connected(rt->bus);
+        return !atomic_load(&rt->stopping) && ej_bus_connected(rt->bus) &&
+               ej_db_probe_ok(rt->db_probe);
 }
 
 static const struct ej_optable_op *find_op(const struct svc_runtime *rt, const char *method,
@@ -287,11 +264,19 @@ static bool handle(struct svc_worker *w, natsMsg *msg, double t0, enum ej_status
         double secs;
         char retry_after[16];
         const char *extra[3] = {NULL, NULL, NULL};
+        long long deadline;
+        bool replayed = false;
+        enum ej_status st_replayed = EJ_OK;
+        struct ej_err err_replayed;
         enum ej_status st;
 
         /* The method is all of the subject after "ej.<service>.". */
         if (strncmp(subject, rt->prefix, plen) == 0)
                 verb = subject + plen;
+        if (strcmp(verb, EJ_RPC_PING) == 0) {
+                (void)ej_bus_respond(w->rt->bus, msg, EJ_OK, NULL, NULL);
+                return false;
+        }
         ej_arena_reset(w->arena);
         ej_err_clear(&err);
         alloc = ej_arena_pb_allocator(w->arena);
@@ -335,6 +320,14 @@ static bool handle(struct svc_worker *w, natsMsg *msg, double t0, enum ej_status
                 st = ej_err_set(&err, refuse, NULL, "the service is stopping");
                 goto reply;
         }
+        /* The caller gave up: starting now would do work nobody is told about. No one reads
+         * the answer either; it is sent for the metrics' and the logs' sake. */
+        deadline = ej_bus_deadline(msg);
+        if (deadline > 0 && ej_now_ms() >= deadline) {
+                st = ej_err_set(&err, EJ_ERR_TIMEOUT, NULL,
+                                "the caller's deadline passed before the work started");
+                goto reply;
+        }
         req = protobuf_c_message_unpack(op->req, &alloc, (size_t)natsMsg_GetDataLength(msg),
                                         (const uint8_t *)natsMsg_GetData(msg));
         if (req == NULL) {
@@ -342,15 +335,33 @@ static bool handle(struct svc_worker *w, natsMsg *msg, double t0, enum ej_status
                                 op->req->name);
                 goto reply;
         }
+        st = ej_idem_begin(&w->idem, call.user_id, verb, header(msg, EJ_HDR_IDEMPOTENCY_KEY, NULL),
+                           natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &err);
+        if (st == EJ_OK)
+                st = ej_idem_lookup(&w->idem, w->db, w->arena, op->resp, &replayed, &st_replayed,
+                                    &err_replayed, &resp, &err);
+        if (st != EJ_OK || replayed) {
+                if (replayed) {
+                        st = st_replayed;
+                        err = err_replayed;
+                }
+                goto reply;
+        }
         resp = ej_arena_alloc(w->arena, op->resp->sizeof_message);
         op->resp->message_init(resp);
+        ej_db_set_deadline(w->db, deadline);
+        if (w->idem.active)
+                ej_db_set_commit_hook(w->db, ej_idem_claim, &w->idem);
         st = op->fn(&call, req, resp, &err);
+        ej_db_set_commit_hook(w->db, NULL, NULL);
+        ej_db_set_deadline(w->db, 0);
         if (st != EJ_OK) {
                 if (err.msg[0] == '\0')
                         ej_err_set(&err, st, err.field, "%s", ej_status_name(st));
                 /* A handler must not leave a transaction open; make sure of it. */
                 ej_db_rollback(w->db);
         }
+        ej_idem_store(&w->idem, w->db, w->arena, st, &err, resp, call.request_id);
 reply:
         if (st == EJ_ERR_TOO_MANY && call.retry_after_s > 0) {
                 snprintf(retry_after, sizeof(retry_after), "%d", call.retry_after_s);
@@ -697,6 +708,7 @@ enum ej_status ej_service_run(const struct ej_service_def *def, struct ej_err *e
                 rt.workers[i].running = true;
         }
         if (admin_wanted(rt.cfg.admin_addr)) {
+                ej_db_probe_create(&rt.db_probe, rt.cfg.db_url, rt.name, SVC_READY_CACHE_MS);
                 st = ej_health_start(&rt.health, rt.cfg.admin_addr, rt.metrics, ready, &rt, err);
                 if (st != EJ_OK)
                         goto out;
@@ -713,6 +725,7 @@ out:
         stop_slow(&rt);
         service_stop(&rt);
         ej_health_stop(rt.health);
+        ej_db_probe_destroy(rt.db_probe);
         if (rt.consumers)
                 for (size_t i = 0; i < def->n_consumers; i++)
                         ej_consumer_stop(rt.consumers[i]);
@@ -736,89 +749,4 @@ out:
         if (st == EJ_OK)
                 ej_info(NULL, "stopped");
         return st;
-}
-
-enum ej_status ej_service_check(const struct ej_service_def *def, struct ej_err *err)
-{
-        struct ej_optable_op *ops = NULL;
-        size_t n = 0;
-        enum ej_status st =
-            ej_optable_build(def->api, def->handlers, def->n_handlers, &ops, &n, err);
-
-        free(ops);
-        return st;
-}
-
-enum ej_status ej_service_migrate(struct ej_db *db, const struct ej_migration *own, size_t n,
-                                  struct ej_err *err)
-{
-        /* The shared tables first: the service's own migrations may refer to them. */
-        const struct ej_migration *shared[] = {&ej_events_migration, &ej_mail_migration};
-        size_t n_shared = sizeof(shared) / sizeof(shared[0]);
-        struct ej_migration *all = xcalloc(n_shared + n, sizeof(*all));
-        enum ej_status st;
-
-        for (size_t i = 0; i < n_shared; i++)
-                all[i] = *shared[i];
-        for (size_t i = 0; i < n; i++)
-                all[n_shared + i] = own[i];
-        st = ej_db_migrate(db, all, n_shared + n, err);
-        free(all);
-        return st;
-}
-
-int ej_service_main(const struct ej_service_def *def, int argc, char **argv)
-{
-        char name[EJ_RPC_NAME_MAX];
-        struct ej_err err;
-        enum ej_status st;
-        bool inited = false;
-        int rc = 0;
-
-        ej_err_clear(&err);
-        st = ej_rpc_service_name(def->api, name, sizeof(name), &err);
-        if (st != EJ_OK) {
-                fprintf(stderr, "%s: cannot start: %s\n", argc > 0 ? argv[0] : "ej", err.msg);
-                return 1;
-        }
-        ej_log_init(name, ej_env_str("EJ_LOG_LEVEL", "info"));
-        /* A handler table that does not match the .proto is a build mistake: say so before
-         * anything starts. */
-        st = ej_service_check(def, &err);
-        if (st == EJ_OK)
-                st = ej_ids_init(&err);
-        if (st == EJ_OK && argc <= 1) {
-                /* Threads the service starts in init must not take the stop signals either:
-                 * only ej_service_run's sigwait does. */
-                sigset_t stop_set;
-
-                sigemptyset(&stop_set);
-                sigaddset(&stop_set, SIGTERM);
-                sigaddset(&stop_set, SIGINT);
-                pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
-        }
-        if (st == EJ_OK && def->init) {
-                inited = true;
-                st = def->init(def->svc, &err);
-        }
-        if (st == EJ_OK && argc > 1) {
-                if (def->command) {
-                        rc = def->command(def->svc, argc, argv);
-                } else {
-                        fprintf(stderr,
-                                "ej-%s: takes no arguments (settings come from the "
-                                "environment)\n",
-                                name);
-                        rc = 2;
-                }
-        } else if (st == EJ_OK) {
-                st = ej_service_run(def, &err);
-        }
-        if (inited && def->fini)
-                def->fini(def->svc);
-        if (st != EJ_OK) {
-                fprintf(stderr, "ej-%s: cannot start: %s\n", name, err.msg);
-                rc = 1;
-        }
-        return rc;
 }

@@ -26,6 +26,12 @@
  * For each message the worker resets its arena, unpacks the request into it, calls the handler
  * with a zeroed response, and replies (see bus.h for the wire conventions).
  *
+ * Deadlines: a request whose Ej-Deadline (bus.h) has passed is not started (answered timeout,
+ * which nobody waits for), and the handler's connection carries the deadline (db.h), so a
+ * transaction is rolled back instead of committed once the caller has given up; work that did
+ * commit is answered. Idempotency: a request with Ej-Idempotency-Key gets the stored answer of
+ * an earlier call with that key, or runs and has its answer stored (idem.h).
+ *
  * Slow operations (EJ_OP_SLOW in the handler table: CPU-heavy work such as password hashing)
  * never run on a worker thread, so a burst of them cannot hold up the quick ones. The worker
  * hands the message to a bounded in-process queue (EJ_SLOW_QUEUE) served by a pool of
@@ -125,8 +131,8 @@ int ej_service_main(const struct ej_service_def *def, int argc, char **argv);
 enum ej_status ej_service_check(const struct ej_service_def *def, struct ej_err *err);
 
 /* Applies to `db` the tables every service schema shares (the event outbox of events.h, the
- * mail tables of mail.h) and then the `n` migrations of the service itself (db.h), for a
- * command that works on the database without the runtime. */
+ * mail tables of mail.h, the stored answers of idem.h) and then the `n` migrations of the service
+ * itself (db.h), for a command that works on the database without the runtime. */
 enum ej_status ej_service_migrate(struct ej_db *db, const struct ej_migration *own, size_t n,
                                   struct ej_err *err);
 

@@ -17,6 +17,7 @@ static const char *const status_names[EJ_STATUS_COUNT] = {
     [EJ_ERR_INTERNAL] = "internal",
     [EJ_ERR_TOO_MANY] = "too_many_requests",
     [EJ_ERR_UNSUPPORTED] = "unsupported_media_type",
+    [EJ_ERR_OUTCOME_UNKNOWN] = "outcome_unknown",
 };
 
 const char *ej_status_name(enum ej_status st)

@@ -25,6 +25,8 @@ enum ej_status {
         EJ_ERR_INTERNAL,        /* a bug or an unexpected failure */
         EJ_ERR_TOO_MANY,        /* rate limited */
         EJ_ERR_UNSUPPORTED,     /* a media type or operation we do not take */
+        EJ_ERR_OUTCOME_UNKNOWN, /* sent, but no answer came (deadline passed, bus lost after the
+                                   send): it may or may not have happened */
         EJ_STATUS_COUNT
 };
 

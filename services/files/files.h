@@ -48,8 +48,10 @@ struct files_config {
         int64_t unattached_ttl_ms; /* EJ_FILES_UNATTACHED_TTL_S (86400) */
         int64_t sweep_interval_ms; /* EJ_FILES_SWEEP_INTERVAL_S (60) */
         int64_t orphan_grace_s;    /* EJ_FILES_ORPHAN_GRACE_S: an unreferenced blob's life (3600) */
-        long max_uploads;          /* EJ_FILES_MAX_UPLOADS: in progress on this replica (256) */
-        long max_uploads_per_user; /* EJ_FILES_MAX_UPLOADS_PER_USER: at once, per user (32) */
+        int64_t tmp_grace_s; /* EJ_FILES_TMP_GRACE_S: a gone replica's temp files are left this
+                                long after its lock file was made (60) */
+        long max_uploads;    /* EJ_FILES_MAX_UPLOADS: in progress on this replica (256) */
+        long max_uploads_per_user;     /* EJ_FILES_MAX_UPLOADS_PER_USER: at once, per user (32) */
         struct ej_grant_key grant_key; /* EJ_GRANT_KEY */
 };
 

@@ -78,6 +78,10 @@ static enum ej_status load_config(struct files_config *cfg, struct ej_err *err)
         if (st != EJ_OK)
                 return st;
         cfg->orphan_grace_s = v;
+        st = ej_env_long("EJ_FILES_TMP_GRACE_S", 60, 0, 86400, &v, err);
+        if (st != EJ_OK)
+                return st;
+        cfg->tmp_grace_s = v;
         st = ej_env_long("EJ_FILES_MAX_UPLOADS", 256, 1, 100000, &cfg->max_uploads, err);
         if (st != EJ_OK)
                 return st;

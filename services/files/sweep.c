@@ -22,7 +22,8 @@ struct files_sweeper {
         bool stopping;
 };
 
-/* Unattached files past their time to live, then orphaned blobs past their grace period. */
+/* Unattached files past their time to live, then orphaned blobs past their grace period, then
+ * the temp files of replicas that are gone. */
 static void sweep_store(const struct files_sweeper_deps *d)
 {
         struct ej_db *db = NULL;
@@ -45,6 +46,7 @@ static void sweep_store(const struct files_sweeper_deps *d)
         if (st != EJ_OK && st != EJ_ERR_NOT_FOUND)
                 ej_warn(NULL, "sweep: %s", err.msg);
         ej_db_pool_put(d->db_pool, db);
+        files_tmp_reclaim(d->cfg);
 }
 
 static void *sweeper_main(void *arg)

@@ -565,31 +565,32 @@ static void remove_dir(const char *dir)
         rmdir(dir);
 }
 
-enum ej_status files_tmp_prepare(struct files_config *cfg, struct ej_err *err)
+void files_tmp_reclaim(const struct files_config *cfg)
 {
         char root[600];
         char path[PATH_MAX];
         DIR *d;
         struct dirent *e;
-        int fd;
+        time_t now = time(NULL);
 
         snprintf(root, sizeof(root), "%s/tmp", cfg->dir);
-        if ((mkdir(cfg->dir, 0750) != 0 && errno != EEXIST) ||
-            (mkdir(root, 0750) != 0 && errno != EEXIST))
-                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot create %s: %s", root,
-                                  strerror(errno));
         d = opendir(root);
         if (d == NULL)
-                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot read %s: %s", root,
-                                  strerror(errno));
+                return;
         while ((e = readdir(d)) != NULL) {
                 size_t n = strlen(e->d_name);
                 struct stat sb;
+                int fd;
 
-                if (snprintf(path, sizeof(path), "%s/%s", root, e->d_name) >= (int)sizeof(path))
+                if (snprintf(path, sizeof(path), "%s/%s", root, e->d_name) >= (int)sizeof(path) ||
+                    stat(path, &sb) != 0)
                         continue;
                 if (n > 5 && strcmp(e->d_name + n - 5, ".lock") == 0) {
-                        /* A replica's lock that nobody holds: that replica is gone. */
+                        /* A lock nobody holds: its replica is gone (flock is released when a
+                         * process dies, however it dies). A lock file younger than the grace
+                         * period may be a replica's that is just starting: left alone. */
+                        if (sb.st_mtime > now - (time_t)cfg->tmp_grace_s)
+                                continue;
                         fd = open(path, O_RDWR | O_CLOEXEC);
                         if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
                                 char dir[PATH_MAX];
@@ -598,17 +599,35 @@ enum ej_status files_tmp_prepare(struct files_config *cfg, struct ej_err *err)
                                          e->d_name);
                                 remove_dir(dir);
                                 unlink(path);
+                                ej_info(NULL, "reclaimed the temp files of replica %.*s, gone",
+                                        (int)(n - 5), e->d_name);
                         }
                         if (fd >= 0)
                                 close(fd);
-                } else if (strncmp(e->d_name, "put-", 4) == 0 && stat(path, &sb) == 0 &&
-                           sb.st_mtime < time(NULL) - 3600) {
+                } else if (strncmp(e->d_name, "put-", 4) == 0 && sb.st_mtime < now - 3600) {
                         unlink(path);
                 }
         }
         closedir(d);
+}
+
+enum ej_status files_tmp_prepare(struct files_config *cfg, struct ej_err *err)
+{
+        char root[600];
+        char path[PATH_MAX];
+        int fd;
+
+        snprintf(root, sizeof(root), "%s/tmp", cfg->dir);
+        if ((mkdir(cfg->dir, 0750) != 0 && errno != EEXIST) ||
+            (mkdir(root, 0750) != 0 && errno != EEXIST))
+                return ej_err_set(err, EJ_ERR_UNAVAILABLE, NULL, "cannot create %s: %s", root,
+                                  strerror(errno));
+        files_tmp_reclaim(cfg);
         snprintf(path, sizeof(path), "%s/%s.lock", root, cfg->replica);
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        /* A fresh time on the lock file keeps other replicas' sweepers off it while we start. */
+        if (fd >= 0)
+                (void)futimens(fd, NULL);
         if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
                 if (fd >= 0)
                         close(fd);

@@ -60,9 +60,16 @@ void files_uploads_expire(struct files_uploads *r);
 /* The number of uploads in progress (for tests and metrics). */
 size_t files_uploads_count(struct files_uploads *r);
 
-/* Removes what crashed earlier runs left in <dir>/tmp: the directories of replicas whose lock
- * is free. Then creates and locks this replica's own directory (the lock lives as long as the
- * process) and sets cfg->tmp_dir to it. */
+/* Temp files belong to the replica that writes them: <dir>/tmp/<replica>/<upload id>.part, next
+ * to <dir>/tmp/<replica>.lock, which the replica holds locked (flock) for its whole life. */
+
+/* Removes what gone replicas left in <dir>/tmp: the directories of replicas whose lock is free,
+ * once the lock file is older than EJ_FILES_TMP_GRACE_S. Every replica's sweeper calls it, so
+ * the temp space of a replica that never comes back is reclaimed by the others. */
+void files_tmp_reclaim(const struct files_config *cfg);
+
+/* Reclaims (files_tmp_reclaim), then creates and locks this replica's own directory (the lock
+ * lives as long as the process) and sets cfg->tmp_dir to it. */
 enum ej_status files_tmp_prepare(struct files_config *cfg, struct ej_err *err);
 
 #endif

@@ -2,9 +2,11 @@
 // Fault tests: kill parts of a private stack and check that the system degrades and recovers
 // as promised. Each group has its own stack, so a fault never leaks into another test.
 //
-//   (a) the users service dies: the gateway answers 503 JSON fast; a restarted service is used
-//       again without restarting the gateway.
-//   (a2) the users service hangs: 504 at the gateway's deadline, then normal answers again.
+//   (a) the users service dies: the gateway answers 503 JSON fast and its /readyz turns 503 (no
+//       replica of users answers); a restarted service is used again without restarting the
+//       gateway.
+//   (a2) the users service hangs: 504 outcome_unknown at the gateway's deadline, then normal
+//        answers again.
 //   (b) nats-server dies: /readyz says 503; it comes back by itself when nats-server returns.
 //   (c) no event is lost: nats-server is killed after registrations commit but before the
 //       outbox relay publishes them; after a restart every event is in JetStream exactly once.
@@ -83,10 +85,13 @@ describe('(a) the users service is killed', { timeout: 90000 }, () => {
       await stack.fetch('/api/auth/login', json({ email: alice.email, password: alice.password })),
       t,
     );
-    // The gateway itself stays healthy.
+    // The gateway itself stays alive, but is not ready: no replica of users answers its ping.
     assert.equal(await status(stack, '/healthz'), 200);
+    const unready = await until(5000, async () => (await status(stack, '/readyz')) === 503);
+    assert.ok(unready, '/readyz 503 while no replica of a service answers');
 
     stack.startOne('users');
+    assert.ok(await until(10000, async () => (await status(stack, '/readyz')) === 200), '/readyz 200 again');
 
     const me = await until(10000, async () => (await status(stack, '/api/me', { headers: { cookie: alice.cookie } })) === 200);
     assert.ok(me, 'GET /api/me works again after the restart');
@@ -121,7 +126,7 @@ describe('(a2) the users service stops answering', { timeout: 90000 }, () => {
     const elapsed = Date.now() - t;
     const text = await res.text();
     assert.equal(res.status, 504, text);
-    assert.equal(JSON.parse(text).error.code, 'timeout', text);
+    assert.equal(JSON.parse(text).error.code, 'outcome_unknown', text);
     assert.ok(elapsed >= TIMEOUT_MS - 100, `gave up after ${elapsed} ms, before the deadline`);
     assert.ok(elapsed < TIMEOUT_MS + 2000, `gave up after ${elapsed} ms, long after the deadline`);
 

@@ -125,6 +125,24 @@ describe('static files', () => {
 });
 
 describe('accounts and sessions', () => {
+  test('Idempotency-Key: a retried write gets the first answer; another body with the key is 409; a bad key 400', async () => {
+    const key = `idem-${process.pid}-${Date.now()}`;
+    const body = { name: 'Idem Potent', email: freshEmail(), password: 'correct horse battery staple' };
+    const send = (b, k) => stack.fetch('/api/auth/register', json(b, { 'idempotency-key': k }));
+    const first = await send(body, key);
+    const firstText = await first.text();
+    assert.equal(first.status, 201, firstText);
+    const again = await send(body, key);
+    assert.equal(again.status, 201);
+    assert.deepEqual(await again.json(), JSON.parse(firstText), 'the stored answer, not a second run');
+    const other = await send({ ...body, name: 'Someone Else' }, key);
+    assert.equal(other.status, 409, await other.clone().text());
+    assert.equal((await other.json()).error.field, 'Idempotency-Key');
+    const bad = await send(body, 'has space');
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error.field, 'Idempotency-Key');
+  });
+
   test('register -> login -> me -> logout -> me is 401', async () => {
     const email = freshEmail();
     const password = 'correct horse battery staple';

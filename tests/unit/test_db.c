@@ -176,7 +176,7 @@ static void test_migrate(struct ej_db *db)
         char q[256];
 
         /* As the runtime does it: the tables every service shares, whose DDL their modules own
-         * (events.c, mail.c), then the service's own. */
+         * (events.c, mail.c, idem.c), then the service's own. */
         st = ej_service_migrate(db, migrations_v1, 2, &err);
         CHECK(st == EJ_OK);
         if (st != EJ_OK)
@@ -185,7 +185,7 @@ static void test_migrate(struct ej_db *db)
         snprintf(q, sizeof(q),
                  "SELECT count(*) FROM \"%s\".schema_migrations WHERE name LIKE '000\\_%%'",
                  schema);
-        CHECK(admin_scalar(q) == 2);
+        CHECK(admin_scalar(q) == 3);
         snprintf(q, sizeof(q),
                  "SELECT count(*) FROM \"%s\".schema_migrations WHERE name NOT LIKE '000\\_%%'",
                  schema);
@@ -196,9 +196,9 @@ static void test_migrate(struct ej_db *db)
         snprintf(q, sizeof(q),
                  "SELECT count(*) FROM information_schema.tables WHERE table_schema = '%s' "
                  "AND table_name IN ('outbox', 'processed_events', 'schema_migrations', "
-                 "'mail_templates', 'mail_outbox')",
+                 "'mail_templates', 'mail_outbox', 'idempotency')",
                  schema);
-        CHECK(admin_scalar(q) == 5);
+        CHECK(admin_scalar(q) == 6);
         snprintf(q, sizeof(q),
                  "SELECT count(*) FROM pg_indexes WHERE schemaname = '%s' "
                  "AND indexdef LIKE '%%WHERE (published_at IS NULL)%%'",
@@ -482,6 +482,76 @@ static void test_transactions(struct ej_db *db)
         ej_db_rollback(NULL);
 }
 
+static long long count_of(struct ej_db *db, const char *name)
+{
+        const char *p1[1] = {name};
+        PGresult *res = NULL;
+        struct ej_err err;
+        long long n = -1;
+
+        if (ej_db_exec(db, sql_count_items, 1, p1, &res, &err) == EJ_OK)
+                n = ej_db_int64(res, 0, 0);
+        PQclear(res);
+        return n;
+}
+
+static int hook_calls;
+
+static enum ej_status hook_insert(struct ej_db *db, void *ud, struct ej_err *err)
+{
+        const char *p3[3] = {ud, "1", NULL};
+
+        hook_calls++;
+        return ej_db_exec(db, sql_insert_item, 3, p3, NULL, err);
+}
+
+/* The caller's deadline: nothing starts after it, and a transaction open when it passes is
+ * rolled back at COMMIT instead of committed. The commit hook runs inside the transaction. */
+static void test_deadline_and_hook(struct ej_db *db)
+{
+        struct ej_err err;
+        const char *p3[3] = {"dl-late-begin", "1", NULL};
+
+        ej_db_set_deadline(db, ej_now_ms() - 1);
+        CHECK(ej_db_begin(db, &err) == EJ_ERR_TIMEOUT);
+        ej_db_set_deadline(db, ej_now_ms() + 150);
+        CHECK(ej_db_begin(db, &err) == EJ_OK);
+        p3[0] = "dl-late-commit";
+        CHECK(ej_db_exec(db, sql_insert_item, 3, p3, NULL, &err) == EJ_OK);
+        CHECK(ej_db_exec_simple(db, "SELECT pg_sleep(0.3)", &err) == EJ_OK);
+        CHECK(ej_db_commit(db, &err) == EJ_ERR_TIMEOUT);
+        CHECK(count_of(db, "dl-late-commit") == 0);
+
+        /* In time: committed. */
+        ej_db_set_deadline(db, ej_now_ms() + 10000);
+        p3[0] = "dl-in-time";
+        CHECK(ej_db_begin(db, &err) == EJ_OK);
+        CHECK(ej_db_exec(db, sql_insert_item, 3, p3, NULL, &err) == EJ_OK);
+        CHECK(ej_db_commit(db, &err) == EJ_OK);
+        CHECK(count_of(db, "dl-in-time") == 1);
+        ej_db_set_deadline(db, 0);
+
+        /* The hook's row commits with the work; a failing hook (here a duplicate) takes the
+         * whole transaction back. */
+        hook_calls = 0;
+        ej_db_set_commit_hook(db, hook_insert, "hook-row");
+        p3[0] = "hook-work";
+        CHECK(ej_db_begin(db, &err) == EJ_OK);
+        CHECK(ej_db_exec(db, sql_insert_item, 3, p3, NULL, &err) == EJ_OK);
+        CHECK(ej_db_commit(db, &err) == EJ_OK);
+        CHECK(count_of(db, "hook-row") == 1 && count_of(db, "hook-work") == 1);
+        p3[0] = "hook-work-2";
+        CHECK(ej_db_begin(db, &err) == EJ_OK);
+        CHECK(ej_db_exec(db, sql_insert_item, 3, p3, NULL, &err) == EJ_OK);
+        CHECK(ej_db_commit(db, &err) == EJ_ERR_CONFLICT);
+        CHECK(count_of(db, "hook-work-2") == 0 && count_of(db, "hook-row") == 1);
+        CHECK(hook_calls == 2);
+        ej_db_set_commit_hook(db, NULL, NULL);
+        CHECK(ej_db_begin(db, &err) == EJ_OK);
+        CHECK(ej_db_commit(db, &err) == EJ_OK);
+        CHECK(hook_calls == 2);
+}
+
 static void test_prepared_cache(struct ej_db *db)
 {
         struct ej_err err;
@@ -600,6 +670,7 @@ int main(void)
         test_exec(db);
         test_errors(db);
         test_transactions(db);
+        test_deadline_and_hook(db);
         test_prepared_cache(db);
         test_reconnect(db);
 

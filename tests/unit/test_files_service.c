@@ -1359,7 +1359,8 @@ static pid_t start_s3rver(int port)
         }
 }
 
-/* Leaves what a crashed replica would: its unlocked lock file and a temp file. */
+/* Leaves what a crashed replica would: its unlocked lock file (made when it started, an hour
+ * ago) and a temp file. */
 static void plant_crash_leftovers(void)
 {
         char path[PATH_MAX];
@@ -1379,8 +1380,29 @@ static void plant_crash_leftovers(void)
         }
         snprintf(path, sizeof(path), "%s/tmp/deadbeef.lock", files_dir);
         fd = open(path, O_WRONLY | O_CREAT, 0600);
-        if (fd >= 0)
+        if (fd >= 0) {
+                struct timespec hour_ago[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+
+                CHECK(futimens(fd, hour_ago) == 0);
                 close(fd);
+        }
+}
+
+/* A replica that dies while others run: a surviving replica's sweeper takes its temp files
+ * (EJ_FILES_TMP_GRACE_S=0 here), without waiting for a restart. */
+static void test_reclaim_while_running(void)
+{
+        char path[PATH_MAX];
+        long long deadline = ej_mono_ms() + 5000;
+
+        plant_crash_leftovers();
+        snprintf(path, sizeof(path), "%s/tmp/deadbeef", files_dir);
+        CHECK(access(path, F_OK) == 0);
+        while (ej_mono_ms() < deadline && access(path, F_OK) == 0)
+                th_sleep_ms(100);
+        CHECK(access(path, F_OK) != 0);
+        snprintf(path, sizeof(path), "%s/tmp/deadbeef.lock", files_dir);
+        CHECK(access(path, F_OK) != 0);
 }
 
 static void run_suite(void)
@@ -1461,14 +1483,15 @@ int main(int argc, char **argv)
                 CHECK(temp_files() == 0);
         }
         {
-                const char *sweep_env[] = {"EJ_FILES_UNATTACHED_TTL_S=2",
-                                           "EJ_FILES_SWEEP_INTERVAL_S=1",
-                                           "EJ_FILES_ORPHAN_GRACE_S=0", NULL};
+                const char *sweep_env[] = {
+                    "EJ_FILES_UNATTACHED_TTL_S=2", "EJ_FILES_SWEEP_INTERVAL_S=1",
+                    "EJ_FILES_ORPHAN_GRACE_S=0", "EJ_FILES_TMP_GRACE_S=0", NULL};
 
                 files = start_files(sweep_env);
                 CHECK(files > 0);
                 if (files > 0) {
                         test_sweeper();
+                        test_reclaim_while_running();
                         stop_files(files);
                 }
         }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "harness.h"
 #include "health.h"
 
 struct reply {
@@ -241,10 +242,34 @@ static void test_bad_addresses(void)
         ej_health_stop(NULL);
 }
 
+/* The database part of readiness: a server that refuses is not ready; one that answers is; the
+ * answer is cached for the period, so a second call within it costs nothing. */
+static void test_db_probe(void)
+{
+        const char *url = getenv("EJ_TEST_DB_URL");
+        struct ej_db_probe *p = NULL;
+        int port = th_free_port();
+        char bad[128];
+
+        snprintf(bad, sizeof(bad), "host=127.0.0.1 port=%d dbname=x connect_timeout=2", port);
+        ej_db_probe_create(&p, bad, "public", 1000);
+        CHECK(!ej_db_probe_ok(p));
+        CHECK(!ej_db_probe_ok(p));
+        ej_db_probe_destroy(p);
+        ej_db_probe_destroy(NULL);
+        if (url == NULL || url[0] == '\0')
+                return;
+        ej_db_probe_create(&p, url, "public", 60000);
+        CHECK(ej_db_probe_ok(p));
+        CHECK(ej_db_probe_ok(p)); /* cached */
+        ej_db_probe_destroy(p);
+}
+
 int main(void)
 {
         test_endpoints();
         test_keep_alive();
         test_bad_addresses();
+        test_db_probe();
         return check_report();
 }
