@@ -101,6 +101,8 @@ static const char *const public_messages[EJ_STATUS_COUNT] = {
     [EJ_ERR_INTERNAL] = "something went wrong on our side; the request id identifies it in our log",
     [EJ_ERR_TOO_MANY] = "too many requests; try again in a moment",
     [EJ_ERR_UNSUPPORTED] = "this is not supported",
+    [EJ_ERR_OUTCOME_UNKNOWN] = "no answer came in time; the change may or may not have been made "
+                               "(retry with the same Idempotency-Key)",
 };
 
 const char *ej_status_public_message(enum ej_status st)
