@@ -416,49 +416,6 @@ static bool b64_decode(const char *s, size_t n, struct ej_arena *arena, Protobuf
         return true;
 }
 
-/* True when `s` (n bytes) is valid UTF-8 with no NUL byte. */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-        size_t i = 0;
-
-        while (i < n) {
-                unsigned char c = s[i];
-                uint32_t cp;
-                size_t len;
-
-                if (c == 0)
-                        return false;
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if ((c & 0xE0) == 0xC0) {
-                        len = 2;
-                        cp = c & 0x1F;
-                } else if ((c & 0xF0) == 0xE0) {
-                        len = 3;
-                        cp = c & 0x0F;
-                } else if ((c & 0xF8) == 0xF0) {
-                        len = 4;
-                        cp = c & 0x07;
-                } else {
-                        return false;
-                }
-                if (len > n - i)
-                        return false;
-                for (size_t k = 1; k < len; k++) {
-                        if ((s[i + k] & 0xC0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (s[i + k] & 0x3F);
-                }
-                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                    (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                        return false;
-                i += len;
-        }
-        return true;
-}
-
 /* Writes the decimal form of an unsigned value at the end of `end` and returns its start. */
 static char *fmt_u64(uint64_t v, char *end)
 {
@@ -494,7 +451,7 @@ static enum ej_status text_to_slot(const ProtobufCFieldDescriptor *f, const char
 
         switch (f->type) {
         case PROTOBUF_C_TYPE_STRING:
-                if (!utf8_valid((const unsigned char *)s, n))
+                if (!ej_utf8_valid(s, n))
                         return ej_err_set(err, EJ_ERR_INVALID, path,
                                           "field \"%s\": not valid UTF-8 text", path);
                 *(char **)dst = ej_arena_strndup(arena, s, n);

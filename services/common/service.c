@@ -18,6 +18,7 @@
 #include "mail.h"
 #include "metrics.h"
 #include "optable.h"
+#include "pbtext.h"
 #include "rpc.h"
 
 #define SVC_CONNECT_WAIT_MS 10000 /* NATS and PostgreSQL may still be starting */
@@ -338,6 +339,12 @@ static bool handle(struct svc_worker *w, natsMsg *msg, double t0, enum ej_status
         if (req == NULL) {
                 st = ej_err_set(&err, EJ_ERR_INVALID, NULL, "the request is not a valid %s",
                                 op->req->name);
+                goto reply;
+        }
+        /* protobuf-c does not check the UTF-8 of strings: no handler sees bytes that are not
+         * text. */
+        if (!ej_pb_text_valid(req, &err)) {
+                st = EJ_ERR_INVALID;
                 goto reply;
         }
         resp = ej_arena_alloc(w->arena, op->resp->sizeof_message);

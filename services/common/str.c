@@ -207,3 +207,46 @@ char *ej_buf_steal(struct ej_buf *b)
         ej_buf_init(b);
         return p;
 }
+
+bool ej_utf8_valid(const char *text, size_t n)
+{
+        const unsigned char *s = (const unsigned char *)text;
+        size_t i = 0;
+
+        while (i < n) {
+                unsigned char c = s[i];
+                uint32_t cp;
+                size_t len;
+
+                if (c == 0)
+                        return false;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if ((c & 0xE0) == 0xC0) {
+                        len = 2;
+                        cp = c & 0x1F;
+                } else if ((c & 0xF0) == 0xE0) {
+                        len = 3;
+                        cp = c & 0x0F;
+                } else if ((c & 0xF8) == 0xF0) {
+                        len = 4;
+                        cp = c & 0x07;
+                } else {
+                        return false;
+                }
+                if (len > n - i)
+                        return false;
+                for (size_t k = 1; k < len; k++) {
+                        if ((s[i + k] & 0xC0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (s[i + k] & 0x3F);
+                }
+                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+                    (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                        return false;
+                i += len;
+        }
+        return true;
+}

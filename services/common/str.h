@@ -62,6 +62,10 @@ void ej_buf_appendf(struct ej_buf *b, const char *fmt, ...) __attribute__((forma
  * '>', '&' so the output is safe inside HTML). Invalid UTF-8 bytes become U+FFFD. */
 void ej_buf_append_json_str(struct ej_buf *b, const char *s, size_t n);
 
+/* True when `s` (n bytes) is valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF)
+ * with no NUL byte. */
+bool ej_utf8_valid(const char *s, size_t n);
+
 /* Takes the buffer's memory (NUL-terminated; NULL when empty and never allocated); the caller
  * frees it with free(). The buffer is left empty. */
 char *ej_buf_steal(struct ej_buf *b);

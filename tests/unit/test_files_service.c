@@ -1383,6 +1383,19 @@ static void plant_crash_leftovers(void)
                 close(fd);
 }
 
+/* Strings that are not UTF-8 never reach a handler: the runtime refuses the request, naming
+ * the field (protobuf-c unpacks them unchecked; PostgreSQL would refuse them in its words). */
+static void test_not_text(void)
+{
+        Ej__Files__UploadBeginReply *br = NULL;
+        struct ej_err err;
+
+        CHECK(begin("manuscript", "bad\xff.pdf", 10, user("ada"), &br, &err) == EJ_ERR_INVALID);
+        CHECK(strcmp(err.field, "filename") == 0);
+        CHECK(begin("manu\xc3\x28", "ok.pdf", 10, user("ada"), &br, &err) == EJ_ERR_INVALID);
+        CHECK(strcmp(err.field, "kind") == 0);
+}
+
 static void run_suite(void)
 {
         long long t0 = ej_mono_ms();
@@ -1396,6 +1409,7 @@ static void run_suite(void)
         test_ranges();
         test_upload_cap();
         test_blind_copy();
+        test_not_text();
         printf("[%s] suite in %lld ms\n", backend, ej_mono_ms() - t0);
 }
 
