@@ -436,8 +436,14 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         if (up->form == FORM_IN_FILE)
                 up->form = FORM_AFTER_FILE;
         if (strcmp(key, "kind") == 0 && up->form == FORM_BEFORE_FILE) {
-                if (off + size >= FIELD_MAX)
+                if (off + size >= FIELD_MAX) {
+                        /* Refused whole: the value may arrive in pieces, and its first ones
+                         * must not pass for all of it. */
+                        free(up->kind);
+                        up->kind = NULL;
+                        gw_stream_fail(&up->base, EJ_ERR_INVALID, "the kind field is too long");
                         return MHD_YES;
+                }
                 memcpy(up->field + off, data, size);
                 up->field[off + size] = '\0';
                 free(up->kind);

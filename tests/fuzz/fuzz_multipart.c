@@ -5,9 +5,10 @@
  * Input: the Content-Type header value up to the first '\n', then the body. The second byte of
  * the input (when there is one) sets the size of the pieces the body arrives in, as MHD would
  * hand it over. The upload waits for its principal (nothing is sent); when its chunk buffer is
- * full, the driver takes the buffered bytes as a service would take a chunk. Properties: the
- * absorb always makes progress; the bytes taken are exactly the file part's; the kind field stays
- * within its buffer; at the end the form is in one of its states and a refusal names its reason.
+ * full, the driver takes the buffered bytes as a service would take a chunk. Properties:
+ * absorb always makes progress; the bytes taken are exactly the file part's; a kind is the
+ * whole value of its field (the next boundary follows it in the body), never cut to what fits
+ * its buffer; at the end the form is in one of its states and a refusal names its reason.
  */
 #include "../../gateway/stream_upload.c"
 
@@ -83,8 +84,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
                 FUZZ_CHECK(up->base.fail.msg[0] != '\0');
         }
-        if (up->kind)
+        if (up->kind) {
+                /* The kind is the whole of its field, never its first bytes. */
+                char *whole = xmalloc(strlen(up->kind) + 9);
+
                 FUZZ_CHECK(strlen(up->kind) < FIELD_MAX);
+                sprintf(whole, "\r\n\r\n%s\r\n--", up->kind);
+                FUZZ_CHECK(memmem(body, body_n, whole, strlen(whole)) != NULL);
+                free(whole);
+        }
 out:
         fuzz_ctype = NULL;
         pthread_mutex_destroy(&up->base.mu);
