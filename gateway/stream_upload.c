@@ -530,9 +530,16 @@ static enum MHD_Result answer_file_info(struct upload *up)
 static enum MHD_Result finish(struct upload *up)
 {
         if (up->multipart && up->pp && !failed(up)) {
-                MHD_destroy_post_processor(up->pp);
+                /* MHD_NO: the body ended inside a part (no closing boundary); the post processor
+                 * still holds the last bytes it could not tell from a boundary, so the file
+                 * would be stored cut short. */
+                bool complete = MHD_destroy_post_processor(up->pp) == MHD_YES;
+
                 up->pp = NULL;
-                if (up->form == FORM_BEFORE_FILE)
+                if (!complete)
+                        gw_stream_fail(&up->base, EJ_ERR_INVALID,
+                                       "the multipart body ends before its closing boundary");
+                else if (up->form == FORM_BEFORE_FILE)
                         gw_stream_fail(&up->base, EJ_ERR_INVALID, "the form has no \"file\" field");
                 else if (up->form == FORM_SECOND_FILE)
                         gw_stream_fail(&up->base, EJ_ERR_INVALID, "send one file per request");

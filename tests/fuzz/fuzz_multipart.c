@@ -6,9 +6,10 @@
  * the input (when there is one) sets the size of the pieces the body arrives in, as MHD would
  * hand it over. The upload waits for its principal (nothing is sent); when its chunk buffer is
  * full, the driver takes the buffered bytes as a service would take a chunk. Properties:
- * absorb always makes progress; the bytes taken are exactly the file part's; a kind is the
- * whole value of its field (the next boundary follows it in the body), never cut to what fits
- * its buffer; at the end the form is in one of its states and a refusal names its reason.
+ * absorb always makes progress; the bytes taken are exactly the file part's; in a complete
+ * form (closing boundary reached) with a file, the kind is the whole value of its field (the
+ * next boundary follows it in the body), never cut to what fits its buffer; at the end the form is
+ * in one of its states and a refusal names its reason.
  */
 #include "../../gateway/stream_upload.c"
 
@@ -40,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct upload *up;
         const char *body;
         size_t body_n, piece, taken = 0;
+        bool complete = false;
         char *ctype;
 
         if (nl == NULL)
@@ -75,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 off += used;
         }
         if (!failed(up)) {
-                MHD_destroy_post_processor(up->pp);
+                /* As finish() does: a body that ends inside a part is refused. */
+                complete = MHD_destroy_post_processor(up->pp) == MHD_YES;
                 up->pp = NULL;
                 taken += up->buf_n;
                 FUZZ_CHECK(taken == up->file_bytes);
@@ -84,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
                 FUZZ_CHECK(up->base.fail.msg[0] != '\0');
         }
-        if (up->kind) {
+        /* What would be sent on: a complete form with its file. */
+        if (complete && up->kind && up->form != FORM_BEFORE_FILE) {
                 /* The kind is the whole of its field, never its first bytes. */
                 char *whole = xmalloc(strlen(up->kind) + 9);
 
