@@ -436,12 +436,14 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         if (up->form == FORM_IN_FILE)
                 up->form = FORM_AFTER_FILE;
         if (strcmp(key, "kind") == 0 && up->form == FORM_BEFORE_FILE) {
-                if (off + size >= FIELD_MAX) {
+                if (off + size >= FIELD_MAX || memchr(data, '\0', size) != NULL) {
                         /* Refused whole: the value may arrive in pieces, and its first ones
-                         * must not pass for all of it. */
+                         * must not pass for all of it; nor what comes before a NUL. */
                         free(up->kind);
                         up->kind = NULL;
-                        gw_stream_fail(&up->base, EJ_ERR_INVALID, "the kind field is too long");
+                        gw_stream_fail(&up->base, EJ_ERR_INVALID,
+                                       off + size >= FIELD_MAX ? "the kind field is too long"
+                                                               : "the kind field holds a NUL byte");
                         return MHD_YES;
                 }
                 memcpy(up->field + off, data, size);
