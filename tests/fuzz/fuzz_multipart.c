@@ -90,10 +90,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* What would be sent on: a complete form with its file. */
         if (complete && up->kind && up->form != FORM_BEFORE_FILE) {
                 /* The kind is the whole of its field, never its first bytes. */
-                char *whole = xmalloc(strlen(up->kind) + 9);
+                char *whole = xmalloc(strlen(up->kind) + 6);
 
                 FUZZ_CHECK(strlen(up->kind) < FIELD_MAX);
-                sprintf(whole, "\r\n\r\n%s\r\n--", up->kind);
+                sprintf(whole, "\n%s\r\n--", up->kind); /* MHD takes bare LF too */
                 FUZZ_CHECK(memmem(body, body_n, whole, strlen(whole)) != NULL);
                 free(whole);
         }
