@@ -23,8 +23,9 @@
  *
  * Each worker thread owns one queue subscription to "ej.<service>.>" (queue group <service>) and
  * one struct ej_db, so the hot path takes no locks; any number of replicas share the load.
- * For each message the worker resets its arena, unpacks the request into it, calls the handler
- * with a zeroed response, and replies (see bus.h for the wire conventions).
+ * For each message the worker resets its arena, unpacks the request into it, refuses it when a
+ * string in it is not UTF-8 (pbtext.h: EJ_ERR_INVALID naming the field), calls the handler with
+ * a zeroed response, and replies (see bus.h for the wire conventions).
  *
  * Slow operations (EJ_OP_SLOW in the handler table: CPU-heavy work such as password hashing)
  * never run on a worker thread, so a burst of them cannot hold up the quick ones. The worker
