@@ -59,6 +59,9 @@ GATEWAY_BIN := $(BUILD)/bin/ej-gateway
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+# Fuzz targets (tests/fuzz, see `make fuzz` below), each also a unit test replaying its seeds.
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY_BINS := $(addprefix $(BUILD)/tests/test_fuzz_,$(FUZZ_TARGETS))
 # tools/*.c serve the local stack (the dev mail catcher), tests/tools/*.c only the tests; both
 # land in $(BUILD)/bin.
 TOOL_SRC := $(wildcard tools/*.c tests/tools/*.c)
@@ -84,7 +87,8 @@ CSRC_FORMAT := $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^proto/ge
 # Generated sources are kept, not treated as intermediates.
 .SECONDARY:
 
-all: $(GATEWAY_BIN) $(SERVICE_BINS) $(UNIT_BINS) $(TOOL_BINS) $(FLOOR_BINS) $(APIDOCS_VENDOR)
+all: $(GATEWAY_BIN) $(SERVICE_BINS) $(UNIT_BINS) $(FUZZ_REPLAY_BINS) $(TOOL_BINS) $(FLOOR_BINS) \
+     $(APIDOCS_VENDOR)
 
 # Installs the Debian packages the build, the stack and the tests need (apt-get as root;
 # otherwise prints the one command to run).
@@ -175,23 +179,62 @@ $(BUILD)/gen/%.pb-c.c: tests/unit/%.proto
 $(BUILD)/gen/pbjson_test.pb-c.c: $(BUILD)/gen/pbjson_test_p2.pb-c.c
 $(BUILD)/tests/test_pbjson: $(PBJSON_TEST_PB)
 
-# Fuzzes the JSON decoder with libFuzzer for FUZZ_TIME seconds (not part of `make test`); the
-# corpus grows under $(BUILD)/fuzz/.
-FUZZ_TIME ?= 30
+# Fuzz targets (tests/fuzz/fuzz_<target>.c, seeds in tests/fuzz/<target>/). `make all` builds
+# each with the regular compiler and tests/fuzz/replay.c as the unit test test_fuzz_<target>,
+# which runs it over its seeds, so the targets never rot. `make fuzz` (not part of `make test`)
+# builds them with libFuzzer, address and undefined sanitizers (clang) under $(BUILD)/fuzz/ and
+# runs each for FUZZ_SECONDS seconds (FUZZ_TARGETS: a subset), printing executions and coverage;
+# the corpus grows under $(BUILD)/fuzz/corpus/<target>. The gateway's code is linked from an
+# archive without main.o, so a target may #include a gateway source to reach its static parts.
+FUZZ_SECONDS ?= $(or $(FUZZ_TIME),30)
 FUZZ_CC ?= clang
-FUZZ_PBJSON_SRC := tests/fuzz/fuzz_pbjson.c services/common/pbjson.c services/common/mem.c \
-                   services/common/str.c services/common/status.c
+FUZZ_DIR := $(BUILD)/fuzz
+GATEWAY_LIB := $(BUILD)/libej_gateway.a
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -g -O1 $(FUZZ_SAN) -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_COMMON_O := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC)) \
+                 $(patsubst proto/gen/%.c,$(FUZZ_DIR)/obj/proto/%.o,$(PB_C))
+FUZZ_GATEWAY_O := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(filter-out gateway/main.c,$(GATEWAY_SRC)))
 .PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_pbjson
-	@mkdir -p $(BUILD)/fuzz/corpus_pbjson
-	$(BUILD)/fuzz/fuzz_pbjson -max_total_time=$(FUZZ_TIME) -dict=tests/fuzz/pbjson.dict \
-	    $(BUILD)/fuzz/corpus_pbjson tests/fuzz/seeds_pbjson
 
-$(BUILD)/fuzz/fuzz_pbjson: $(FUZZ_PBJSON_SRC) $(PBJSON_TEST_PB)
+$(GATEWAY_LIB): $(filter-out $(BUILD)/gateway/main.o,$(GATEWAY_O))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/replay.o: tests/fuzz/replay.c tests/fuzz/fuzz.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o $@ $(FUZZ_PBJSON_SRC) \
-	    -ljansson -lprotobuf-c -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/tests/replay.o $(GATEWAY_LIB) \
+                            $(COMMON_LIB) $(PB_H) $(PBJSON_TEST_PB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Igateway -Itests/fuzz $(CFLAGS) -o $@ $< $(BUILD)/tests/replay.o \
+	    $(GATEWAY_LIB) $(COMMON_LIB) $(LDFLAGS) $(LDLIBS)
+
+$(FUZZ_DIR)/obj/proto/%.o: proto/gen/%.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c $< -o $@
+
+$(FUZZ_DIR)/obj/%.o: %.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/libcommon.a: $(FUZZ_COMMON_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/libgateway.a: $(FUZZ_GATEWAY_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libgateway.a $(FUZZ_DIR)/libcommon.a \
+                    $(PB_H) $(PBJSON_TEST_PB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -Igateway -Itests/fuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(FUZZ_DIR)/libgateway.a $(FUZZ_DIR)/libcommon.a $(LDLIBS)
+
+fuzz: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
+	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 # Builds, starts PostgreSQL, nats-server, every service and the gateway with a demo journal on
 # http://127.0.0.1:8080, and stays in the foreground with all logs. Ctrl-C stops everything.

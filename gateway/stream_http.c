@@ -21,9 +21,13 @@ bool gw_range_parse(const char *h, int64_t *start, int64_t *end, int64_t *suffix
         if (strchr(p, ','))
                 return false; /* several ranges: the whole file */
         if (*p == '-') {
-                long long n = strtoll(p + 1, &e, 10);
+                long long n;
 
-                if (e == p + 1 || *e != '\0' || n < 0)
+                /* suffix-length = 1*DIGIT: no sign, no white space (strtoll takes both) */
+                if (p[1] < '0' || p[1] > '9')
+                        return false;
+                n = strtoll(p + 1, &e, 10);
+                if (*e != '\0' || n < 0)
                         return false;
                 *start = -1;
                 *end = -1;

@@ -448,8 +448,16 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         if (up->form == FORM_IN_FILE)
                 up->form = FORM_AFTER_FILE;
         if (strcmp(key, "kind") == 0 && up->form == FORM_BEFORE_FILE) {
-                if (off + size >= FIELD_MAX)
+                if (off + size >= FIELD_MAX || memchr(data, '\0', size) != NULL) {
+                        /* Refused whole: the value may arrive in pieces, and its first ones
+                         * must not pass for all of it; nor what comes before a NUL. */
+                        free(up->kind);
+                        up->kind = NULL;
+                        gw_stream_fail(&up->base, EJ_ERR_INVALID,
+                                       off + size >= FIELD_MAX ? "the kind field is too long"
+                                                               : "the kind field holds a NUL byte");
                         return MHD_YES;
+                }
                 memcpy(up->field + off, data, size);
                 up->field[off + size] = '\0';
                 free(up->kind);
@@ -536,9 +544,16 @@ static enum MHD_Result answer_file_info(struct upload *up)
 static enum MHD_Result finish(struct upload *up)
 {
         if (up->multipart && up->pp && !failed(up)) {
-                MHD_destroy_post_processor(up->pp);
+                /* MHD_NO: the body ended inside a part (no closing boundary); the post processor
+                 * still holds the last bytes it could not tell from a boundary, so the file
+                 * would be stored cut short. */
+                bool complete = MHD_destroy_post_processor(up->pp) == MHD_YES;
+
                 up->pp = NULL;
-                if (up->form == FORM_BEFORE_FILE)
+                if (!complete)
+                        gw_stream_fail(&up->base, EJ_ERR_INVALID,
+                                       "the multipart body ends before its closing boundary");
+                else if (up->form == FORM_BEFORE_FILE)
                         gw_stream_fail(&up->base, EJ_ERR_INVALID, "the form has no \"file\" field");
                 else if (up->form == FORM_SECOND_FILE)
                         gw_stream_fail(&up->base, EJ_ERR_INVALID, "send one file per request");

@@ -2,7 +2,9 @@
  * stream_upload.h: file uploads streamed from HTTP to the files service (proto/files.proto).
  *
  * PUT /api/files?kind=&name= takes the raw body; POST /api/files a multipart/form-data form
- * with a "file" field and a "kind" field (before the file) or query parameter. Once the caller
+ * with a "file" field and a "kind" field (before the file) or query parameter; a form that ends
+ * before its closing boundary, or a kind field over 255 bytes or holding a NUL, is refused with
+ * 400 (never stored cut short or cut at the NUL). Once the caller
  * is known (auth.c), upload_begin (the route's subject) opens the upload; the body is cut into
  * chunks of the service's chunk_size and sent as UploadChunk frames on the upload's chunk
  * subject, at most `window` unacknowledged; when the window is full the HTTP connection is

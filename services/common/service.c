@@ -19,6 +19,7 @@
 #include "mail.h"
 #include "metrics.h"
 #include "optable.h"
+#include "pbtext.h"
 #include "rpc.h"
 
 #define SVC_CONNECT_WAIT_MS 10000 /* NATS and PostgreSQL may still be starting */
@@ -333,6 +334,12 @@ static bool handle(struct svc_worker *w, natsMsg *msg, double t0, enum ej_status
         if (req == NULL) {
                 st = ej_err_set(&err, EJ_ERR_INVALID, NULL, "the request is not a valid %s",
                                 op->req->name);
+                goto reply;
+        }
+        /* protobuf-c does not check the UTF-8 of strings: no handler sees bytes that are not
+         * text. */
+        if (!ej_pb_text_valid(req, &err)) {
+                st = EJ_ERR_INVALID;
                 goto reply;
         }
         st = ej_idem_begin(&w->idem, call.user_id, verb, header(msg, EJ_HDR_IDEMPOTENCY_KEY, NULL),

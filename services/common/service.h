@@ -23,8 +23,9 @@
  *
  * Each worker thread owns one queue subscription to "ej.<service>.>" (queue group <service>) and
  * one struct ej_db, so the hot path takes no locks; any number of replicas share the load.
- * For each message the worker resets its arena, unpacks the request into it, calls the handler
- * with a zeroed response, and replies (see bus.h for the wire conventions).
+ * For each message the worker resets its arena, unpacks the request into it, refuses it when a
+ * string in it is not UTF-8 (pbtext.h: EJ_ERR_INVALID naming the field), calls the handler with
+ * a zeroed response, and replies (see bus.h for the wire conventions).
  *
  * Deadlines: a request whose Ej-Deadline (bus.h) has passed is not started (answered timeout,
  * which nobody waits for), and the handler's connection carries the deadline (db.h), so a

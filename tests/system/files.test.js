@@ -312,6 +312,29 @@ function fileSuite(label, envFn) {
       await expectJson(cross, 403);
     });
 
+    test('a multipart body that ends before its closing boundary is refused, not stored cut short', async () => {
+      const b = 'ejCutShort7MA4';
+      const head = `--${b}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nmanuscript\r\n` +
+        `--${b}\r\nContent-Disposition: form-data; name="file"; filename="cut.pdf"\r\n` +
+        'Content-Type: application/pdf\r\n\r\n';
+      const body = Buffer.concat([Buffer.from(head), pdfLike(100000)]);
+      const res = await stack.fetch('/api/files', {
+        method: 'POST',
+        headers: { cookie: alice.cookie, 'content-type': `multipart/form-data; boundary=${b}` },
+        body,
+      });
+      const answer = await expectJson(res, 400);
+      assert.match(answer.error.message, /closing boundary/);
+      // The same form, closed, is stored whole.
+      const closed = await stack.fetch('/api/files', {
+        method: 'POST',
+        headers: { cookie: alice.cookie, 'content-type': `multipart/form-data; boundary=${b}` },
+        body: Buffer.concat([body, Buffer.from(`\r\n--${b}--\r\n`)]),
+      });
+      const info = await expectJson(closed, 201);
+      assert.equal(Number(info.size), 100000);
+    });
+
     test('an unknown kind is refused', async () => {
       const res = await putFile(stack, alice.cookie, Buffer.from('a'), { kind: 'nonsense' });
       await expectJson(res, 400);

@@ -636,8 +636,10 @@ static void test_types(void)
         CHECK(upload("manuscript", "C:\\Users\\ada\\Él\xc3\xa8ve r\xc3\xa9sum\xc3\xa9.pdf", pdf,
                      5000, -1, owner, &fi, &err) == EJ_OK);
         CHECK(fi && strcmp(fi->name, "Él\xc3\xa8ve r\xc3\xa9sum\xc3\xa9.pdf") == 0);
-        CHECK(upload("manuscript", "\xff\xfe", pdf, 5000, -1, owner, &fi, &err) == EJ_OK);
-        CHECK(fi && strcmp(fi->name, "file") == 0);
+        /* A name that is not UTF-8 never reaches the handler: the runtime refuses it, naming the
+         * field (pbtext.h). */
+        CHECK(upload("manuscript", "\xff\xfe", pdf, 5000, -1, owner, &fi, &err) == EJ_ERR_INVALID);
+        CHECK(strcmp(err.field, "filename") == 0);
         /* Bidi overrides and zero-width characters are dropped; hidden-file dots too. */
         CHECK(upload("manuscript",
                      ".cv\xe2\x80\xae"
@@ -1405,6 +1407,19 @@ static void test_reclaim_while_running(void)
         CHECK(access(path, F_OK) != 0);
 }
 
+/* Strings that are not UTF-8 never reach a handler: the runtime refuses the request, naming
+ * the field (protobuf-c unpacks them unchecked; PostgreSQL would refuse them in its words). */
+static void test_not_text(void)
+{
+        Ej__Files__UploadBeginReply *br = NULL;
+        struct ej_err err;
+
+        CHECK(begin("manuscript", "bad\xff.pdf", 10, user("ada"), &br, &err) == EJ_ERR_INVALID);
+        CHECK(strcmp(err.field, "filename") == 0);
+        CHECK(begin("manu\xc3\x28", "ok.pdf", 10, user("ada"), &br, &err) == EJ_ERR_INVALID);
+        CHECK(strcmp(err.field, "kind") == 0);
+}
+
 static void run_suite(void)
 {
         long long t0 = ej_mono_ms();
@@ -1418,6 +1433,7 @@ static void run_suite(void)
         test_ranges();
         test_upload_cap();
         test_blind_copy();
+        test_not_text();
         printf("[%s] suite in %lld ms\n", backend, ej_mono_ms() - t0);
 }
 

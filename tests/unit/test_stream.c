@@ -46,6 +46,11 @@ static void test_range(void)
         CHECK(range_ignored("bytes=1-2x"));
         CHECK(range_ignored("bytes=-"));
         CHECK(range_ignored("bytes=--5"));
+        /* A suffix length is digits only (strtoll would take a sign or white space). */
+        CHECK(range_ignored("bytes=- 59"));
+        CHECK(range_ignored("bytes=-+5"));
+        CHECK(range_ignored("bytes=-\t5"));
+        CHECK(range_ignored("bytes=-\n5"));
 }
 
 static void test_disposition(void)
