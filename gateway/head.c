@@ -27,6 +27,25 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         return MHD_YES;
 }
 
+/* True when a query parameter name repeats (or there are more than GW_MAX_HEADERS): the gateway
+ * binds each to one field, and no route takes a list from the query, so a second copy could
+ * only be read one way by us and another by whatever sits in front. */
+static bool query_repeats(struct gw_req *req)
+{
+        struct header_list *q = ej_arena_alloc(req->arena, sizeof(*q));
+
+        q->n = 0;
+        q->overflow = false;
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_header, q);
+        if (q->overflow)
+                return true;
+        for (size_t i = 0; i < q->n; i++)
+                for (size_t j = i + 1; j < q->n; j++)
+                        if (strcmp(q->h[i].name, q->h[j].name) == 0)
+                                return true;
+        return false;
+}
+
 /* The spans of the head the parser cut out, in req's arena: method, target, version and each
  * header's name and value. */
 static struct gw_span *head_spans(struct gw_req *req, const char *method, const char *version,
@@ -83,16 +102,19 @@ bool gw_head_refused(struct gw_req *req, const char *method, const char *version
         MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, l);
         if (l->overflow)
                 return refuse(req, 431, "headers_too_large", "more than 128 header lines", ret);
-        if (gw_uri_has_nul(req->raw_uri, req->raw_uri_len))
+        if (req->raw_uri == NULL || gw_uri_has_nul(req->raw_uri, req->raw_uri_len))
                 return refuse(req, 400, NULL, "a NUL (%00) in the path or the query", ret);
         spans = head_spans(req, method, version, l, &n_spans);
-        if (req->raw_uri == NULL || head_len == 0 ||
-            !gw_head_clean(method, head_len, spans, n_spans))
+        if (head_len == 0 || !gw_head_clean(method, head_len, spans, n_spans))
                 return refuse(req, 400, NULL,
                               "a NUL byte in the request line or a header, or a folded header "
                               "line",
                               ret);
         if (!gw_framing_ok(version, l->h, l->n, &why))
                 return refuse(req, 400, NULL, why, ret);
+        if (query_repeats(req))
+                return refuse(req, 400, NULL,
+                              "a query parameter came more than once (or more than 128 of them)",
+                              ret);
         return false;
 }

@@ -4,8 +4,8 @@
  * Connection: close and one answer, since nothing after it on the connection can be trusted:
  *   414  a request target over GW_URI_LIMIT bytes
  *   431  a head (request line and headers) over GW_HEAD_LIMIT bytes
- *   400  a NUL byte in the head, "%00" in the path or the query, a folded header line, and
- *        ambiguous framing (framing.h)
+ *   400  a NUL byte in the head, "%00" in the path or the query, a folded header line,
+ *        ambiguous framing (framing.h), a query parameter given twice
  * libmicrohttpd answers by itself, in plain text, what it cannot parse or hold (its own 400,
  * 414, 431, 413 and 505; see the README), so its connection memory (GW_CONN_MEMORY) is sized
  * for GW_HEAD_LIMIT with room to spare: every head up to the limit reaches these checks.
