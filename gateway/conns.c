@@ -114,6 +114,13 @@ void gw_conns_rearm(struct gw_conns *c, struct MHD_Connection *conn)
                 set_deadline(e, ej_mono_ms() + c->head_timeout_ms);
 }
 
+bool gw_conns_cut_off(struct MHD_Connection *conn)
+{
+        struct gw_conn *e = entry_of(conn);
+
+        return e && atomic_load(&e->deadline_ms) == DEADLINE_CLOSED;
+}
+
 size_t gw_conns_count(struct gw_conns *c)
 {
         size_t n;

@@ -22,6 +22,7 @@
 #ifndef EJ_GW_CONNS_H
 #define EJ_GW_CONNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <microhttpd.h>
@@ -48,6 +49,9 @@ void gw_conns_head_done(struct MHD_Connection *conn);
 
 /* The request on `conn` is finished: the next head is due within the timeout. */
 void gw_conns_rearm(struct gw_conns *c, struct MHD_Connection *conn);
+
+/* True when the sweeper cut `conn` off at its head deadline (it answered 408). */
+bool gw_conns_cut_off(struct MHD_Connection *conn);
 
 /* Open connections. */
 size_t gw_conns_count(struct gw_conns *c);

@@ -49,7 +49,8 @@ struct gw_span {
  * folded line the parser rebuilt elsewhere. Sorts `spans` in place. */
 bool gw_head_clean(const char *head, size_t len, struct gw_span *spans, size_t n);
 
-/* True when the raw request target uri[0..n) holds "%00" or a NUL byte. */
+/* True when the raw request target uri[0..n) holds "%00" or a NUL byte. Call it before the
+ * parser cuts the query off or decodes the target in place (both write NULs into it). */
 bool gw_uri_has_nul(const char *uri, size_t n);
 
 /* The value of request header `name` on `conn`: NULL when absent, the one value when it came

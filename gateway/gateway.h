@@ -136,6 +136,7 @@ struct gw_req {
         const char *path;
         const char *raw_uri; /* the request target as sent (MHD's buffer, modified after) */
         size_t raw_uri_len;
+        bool raw_uri_nul; /* no target, or "%00" in it */
         unsigned method_bit;
         const struct gw_route *route;
         struct gw_params params;

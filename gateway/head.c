@@ -102,7 +102,7 @@ bool gw_head_refused(struct gw_req *req, const char *method, const char *version
         MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, l);
         if (l->overflow)
                 return refuse(req, 431, "headers_too_large", "more than 128 header lines", ret);
-        if (req->raw_uri == NULL || gw_uri_has_nul(req->raw_uri, req->raw_uri_len))
+        if (req->raw_uri_nul)
                 return refuse(req, 400, NULL, "a NUL (%00) in the path or the query", ret);
         spans = head_spans(req, method, version, l, &n_spans);
         if (head_len == 0 || !gw_head_clean(method, head_len, spans, n_spans))

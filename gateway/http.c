@@ -88,6 +88,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         req->start_us = mono_us();
         req->raw_uri = uri;
         req->raw_uri_len = uri ? strlen(uri) : 0;
+        /* Now: MHD cuts the query off and decodes in place next. */
+        req->raw_uri_nul = uri == NULL || gw_uri_has_nul(uri, req->raw_uri_len);
         req->stats_index = gw_routes_count + 1; /* unmatched until a route says otherwise */
         ej_buf_init(&req->body);
         return req;
@@ -154,7 +156,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
                 req->method = "-";
                 req->path = "-";
-                req->status = ci ? ci->http_status : 0;
+                req->status = ci ? ci->http_status : gw_conns_cut_off(conn) ? 408 : 0;
                 ej_random_token(req->rid, sizeof(req->rid), 12);
         }
         gw_stream_completed(req, toe);
