@@ -214,3 +214,27 @@ test('a head trickled a line at a time is cut off at its deadline with 408', asy
     assert.equal(jsonBody(result.text).error.code, 'request_timeout');
   }
 });
+
+// The default per-address limit (EJ_HTTP_PER_IP_CONNECTIONS, 256): connections past it from one
+// address are closed at once, and other addresses are served meanwhile.
+test('one address gets 256 connections; the rest are closed at once, others still served', async () => {
+  const socks = [];
+  let closed = 0;
+  for (let i = 0; i < 300; i++) {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.9' });
+    s.on('error', () => {});
+    s.on('close', () => closed++);
+    s.resume();
+    socks.push(s);
+  }
+  try {
+    const until = Date.now() + 3000;
+    while (closed < 44 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300)); // and no more than those
+    assert.equal(closed, 300 - 256);
+    const { text } = await exchange(GET('/api/site'));
+    assert.deepEqual(statuses(text), [200], text.slice(0, 300));
+  } finally {
+    for (const s of socks) s.destroy();
+  }
+});
