@@ -35,20 +35,45 @@ static const char *join_roles(struct ej_arena *arena, size_t n, char *const *rol
         return s;
 }
 
+struct cookie_count {
+        const char *name;
+        unsigned n;
+};
+
+static enum MHD_Result count_cookie(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+        struct cookie_count *c = cls;
+
+        (void)kind;
+        (void)value;
+        if (strcmp(key, c->name) == 0)
+                c->n++;
+        return MHD_YES;
+}
+
 enum gw_who gw_auth_resolve(struct gw_req *req, bool required)
 {
         struct gw *gw = req->gw;
         struct gw_principal p;
         const char *tok =
             MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, gw->cfg->cookie_name);
-        bool have = tok != NULL && tok[0] != '\0' && strlen(tok) <= TOKEN_MAX_LEN;
+        struct cookie_count cc = {gw->cfg->cookie_name, 0};
+        bool have;
+
+        /* Two session cookies (one planted for a parent domain, say): neither is taken, and
+         * the answer clears ours. */
+        MHD_get_connection_values(req->conn, MHD_COOKIE_KIND, count_cookie, &cc);
+        if (cc.n > 1)
+                tok = "";
+        have = tok != NULL && tok[0] != '\0' && strlen(tok) <= TOKEN_MAX_LEN;
 
         req->auth_required = required;
         if (!have) {
                 if (required)
                         return GW_WHO_MISSING;
                 /* Anonymous; an unusable cookie is cleared. */
-                req->drop_cookie = tok != NULL && tok[0] != '\0';
+                req->drop_cookie = (tok != NULL && tok[0] != '\0') || cc.n > 1;
                 return GW_WHO_KNOWN;
         }
         req->token = ej_arena_strdup(req->arena, tok);

@@ -62,7 +62,11 @@ struct gw_config {
         bool dev_mail;               /* EJ_DEV_MAIL: the caught-mail routes exist */
         uint32_t upload_chunk;       /* EJ_FILES_UPLOAD_CHUNK: cap on the files service's chunk */
         uint32_t upload_window;      /* EJ_FILES_UPLOAD_WINDOW: cap on its window (0: none) */
-        int upload_ack_ms; /* EJ_FILES_UPLOAD_ACK_MS: longest wait for the next chunk's ack */
+        int upload_ack_ms;      /* EJ_FILES_UPLOAD_ACK_MS: longest wait for the next chunk's ack */
+        const char *admin_addr; /* EJ_ADMIN_ADDR: /metrics, /healthz, /readyz; port 0: none */
+        int max_connections;    /* EJ_HTTP_MAX_CONNECTIONS: 0 = from the fd limit */
+        int per_ip_connections; /* EJ_HTTP_PER_IP_CONNECTIONS: 0 = no limit */
+        long head_timeout_ms;   /* EJ_HTTP_HEAD_TIMEOUT_MS: a whole request head's deadline */
 };
 
 struct gw_upstream;
@@ -70,6 +74,8 @@ struct gw_sessions;
 struct gw_static;
 struct gw_streams;
 struct gw_stream;
+struct gw_conns;
+struct ej_health;
 
 /* Metric series of one route label, looked up once and cached. */
 #define GW_CODE_SLOTS 600
@@ -88,6 +94,8 @@ struct gw {
         struct gw_sessions *sessions;
         struct gw_static *web;
         struct MHD_Daemon *mhd;
+        struct gw_conns *conns;  /* open connections, the header deadline (conns.h) */
+        struct ej_health *admin; /* the admin listener, or NULL */
         atomic_bool stopping;
         struct gw_route_stats *stats; /* gw_routes_count + 2 (static, unmatched) */
         struct gw_openapi *api;       /* GET /api/openapi.json (openapi.h) */
@@ -125,8 +133,11 @@ struct gw_req {
         struct gw *gw;
         struct MHD_Connection *conn;
         struct ej_arena *arena;
-        const char *method;
+        const char *method; /* NULL until the access handler's first call */
         const char *path;
+        const char *raw_uri; /* the request target as sent (MHD's buffer, modified after) */
+        size_t raw_uri_len;
+        bool raw_uri_nul; /* no target, or "%00" in it */
         unsigned method_bit;
         const struct gw_route *route;
         struct gw_params params;

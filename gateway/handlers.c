@@ -1,8 +1,8 @@
 /*
  * handlers.c: the hooks of the route table: calls the gateway answers itself (/healthz,
- * /readyz, /metrics, /api/site), the session cookie of login, logout and password change, the
- * GDPR export as a download; plus the query-parameter binding. Everything else is plain transcoding
- * and needs no code here.
+ * /readyz, /api/site; /metrics is on the admin listener, main.c), the session cookie of login,
+ * logout and password change, the GDPR export as a download; plus the query-parameter binding.
+ * Everything else is plain transcoding and needs no code here.
  */
 #include "handlers.h"
 
@@ -60,12 +60,6 @@ static void readyz(struct gw_req *req, struct gw_out *out)
                 ej_buf_append_c(&out->body, "{\"status\":\"ready\"}");
         else
                 gw_out_error(out, req, EJ_ERR_UNAVAILABLE, why, NULL);
-}
-
-static void metrics(struct gw_req *req, struct gw_out *out)
-{
-        ej_metrics_render(req->gw->metrics, &out->body);
-        out->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 static void site(struct gw_req *req, struct gw_out *out)
@@ -183,11 +177,6 @@ const struct gw_hook gw_hook_readyz = {
             .schema = "{\"type\":\"object\",\"required\":[\"status\"],"
                       "\"properties\":{\"status\":{\"const\":\"ready\"}}}",
             .error_status = 503}};
-const struct gw_hook gw_hook_metrics = {
-    .local = metrics,
-    .doc = {.summary = "Prometheus metrics",
-            .media_type = "text/plain; version=0.0.4; charset=utf-8",
-            .schema = "{\"type\":\"string\"}"}};
 const struct gw_hook gw_hook_site = {
     .local = site,
     .doc = {.summary = "The site's name",

@@ -5,7 +5,9 @@
  * through upstream.c, which completes it through the callback given (on_call_done).
  *
  * Life of a request (one struct gw_req, allocated in its own arena):
- *   1st call     set up the context and request id; nothing is queued on the first call (MHD
+ *   request line the context is created, noting the raw request target (on_uri).
+ *   1st call     set up the request id; check the head (head.h: size, NUL, framing), refused
+ *                with Connection: close; nothing else is queued on the first call (MHD
  *                closes the connection then), except a 413 that cannot wait (refuse_at_once).
  *   body calls   accumulate up to EJ_BODY_LIMIT; past it, drop the rest and answer 413.
  *   final call   match the route; answer local routes, errors and static files; for a service
@@ -36,7 +38,9 @@
 #include "render.h"
 #include "session.h"
 #include "static.h"
+#include "conns.h"
 #include "framing.h"
+#include "head.h"
 #include "stream_core.h"
 #include "stream_download.h"
 #include "stream_upload.h"
@@ -71,28 +75,40 @@ static bool request_id_ok(const char *s)
         return n > 0;
 }
 
-static struct gw_req *req_new(struct gw *gw, struct MHD_Connection *conn, const char *url,
-                              const char *method)
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line is parsed, the headers are not. The context
+ * starts here, noting the request target as sent (before MHD cuts the query off and decodes
+ * it in place), so the first call can see what decoding would hide. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
         struct ej_arena *arena = ej_arena_create(REQ_ARENA_BLOCK);
         struct gw_req *req = ej_arena_calloc(arena, sizeof(*req));
-        const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, HDR_REQUEST_ID);
 
-        req->gw = gw;
+        req->gw = cls;
         req->conn = conn;
         req->arena = arena;
         req->start_us = mono_us();
-        req->method = ej_arena_strdup(arena, method);
-        req->path = ej_arena_strdup(arena, url);
-        req->method_bit = gw_method_bit(method);
+        req->raw_uri = uri;
+        req->raw_uri_len = uri ? strlen(uri) : 0;
+        /* Now: MHD cuts the query off and decodes in place next. */
+        req->raw_uri_nul = uri == NULL || gw_uri_has_nul(uri, req->raw_uri_len);
         req->stats_index = gw_routes_count + 1; /* unmatched until a route says otherwise */
         ej_buf_init(&req->body);
+        return req;
+}
+
+/* The first call: the headers are in. */
+static void req_start(struct gw_req *req, const char *url, const char *method)
+{
+        const char *rid = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, HDR_REQUEST_ID);
+
+        req->method = ej_arena_strdup(req->arena, method);
+        req->path = ej_arena_strdup(req->arena, url);
+        req->method_bit = gw_method_bit(method);
         if (request_id_ok(rid))
                 snprintf(req->rid, sizeof(req->rid), "%s", rid);
         else
                 ej_random_token(req->rid, sizeof(req->rid), 12);
         gw_req_client_addr(req);
-        return req;
 }
 
 static void req_free(struct gw_req *req)
@@ -130,10 +146,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         struct gw_route_stats *rs;
         double secs;
 
-        (void)conn;
         if (req == NULL)
                 return;
         *con_cls = NULL;
+        gw_conns_rearm(gw->conns, conn);
+        if (req->method == NULL) {
+                /* MHD refused the head by itself (too large, malformed) before any call. */
+                const union MHD_ConnectionInfo *ci =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+
+                req->method = "-";
+                req->path = "-";
+                req->status = ci ? ci->http_status : gw_conns_cut_off(conn) ? 408 : 0;
+                ej_random_token(req->rid, sizeof(req->rid), 12);
+        }
         gw_stream_completed(req, toe);
         secs = (double)(mono_us() - req->start_us) / 1e6;
         rs = &gw->stats[req->stats_index];
@@ -419,8 +445,7 @@ static enum MHD_Result serve_static(struct gw_req *req)
         req->stats_index = gw_routes_count;
         if (!(req->method_bit & (GW_GET | GW_HEAD)))
                 return send_405(req, "GET, HEAD");
-        inm =
-            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+        inm = gw_header_joined(req->conn, MHD_HTTP_HEADER_IF_NONE_MATCH, req->arena);
         resp = gw_static_response(req->gw->web, req->path, inm, &status);
         if (resp == NULL)
                 return gw_render_error(req, EJ_ERR_NOT_FOUND, "no such file", NULL);
@@ -506,50 +531,6 @@ static bool refuse_at_once(struct gw *gw, struct MHD_Connection *conn, unsigned 
         return (expect && strcasecmp(expect, "100-continue") == 0) || len > drain_max;
 }
 
-#define GW_MAX_HEADERS 128
-
-struct header_list {
-        struct gw_header h[GW_MAX_HEADERS];
-        size_t n;
-        bool overflow;
-};
-
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      const char *value)
-{
-        struct header_list *l = cls;
-
-        (void)kind;
-        if (l->n == GW_MAX_HEADERS) {
-                l->overflow = true;
-                return MHD_NO;
-        }
-        l->h[l->n++] = (struct gw_header){key, value};
-        return MHD_YES;
-}
-
-/* The first call: a request whose framing is ambiguous (framing.h) is refused before its body
- * is read, with 400 and Connection: close, since nothing after it on this connection can be
- * trusted to start where the client meant. */
-static bool framing_refused(struct gw_req *req, const char *version, enum MHD_Result *ret)
-{
-        struct header_list *l = ej_arena_alloc(req->arena, sizeof(*l));
-        const char *why = NULL;
-        struct gw_out out = {0};
-
-        l->n = 0;
-        l->overflow = false;
-        MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, l);
-        if (l->overflow)
-                why = "too many header lines";
-        else if (gw_framing_ok(version, l->h, l->n, &why))
-                return false;
-        gw_out_error(&out, req, EJ_ERR_INVALID, why, NULL);
-        out.close = true;
-        *ret = gw_render_send(req, &out);
-        return true;
-}
-
 /* Every call of a file route's request, the first included. */
 static enum MHD_Result stream_call(struct gw_req *req, const char *data, size_t *size)
 {
@@ -582,13 +563,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct gw *gw = cls;
         struct gw_req *req = *con_cls;
 
-        if (req == NULL) {
+        if (req == NULL) /* no request line seen: cannot happen with on_uri set */
+                *con_cls = req = on_uri(gw, NULL, conn);
+        if (req->method == NULL) {
                 const char *cl;
                 enum MHD_Result ret = MHD_NO;
 
-                req = req_new(gw, conn, url, method);
-                *con_cls = req;
-                if (framing_refused(req, version, &ret))
+                gw_conns_head_done(conn);
+                req_start(req, url, method);
+                if (gw_head_refused(req, method, version, &ret))
                         return ret;
                 if (claim_stream(req))
                         return req->route ? stream_call(req, upload_data, upload_data_size)
@@ -719,6 +702,7 @@ enum ej_status gw_http_start(struct gw *gw, struct ej_err *err)
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         unsigned threads = (unsigned)gw->cfg->http_threads;
+        unsigned limit = gw_conns_limit((unsigned)gw->cfg->max_connections);
         enum ej_status st;
 
         st = parse_addr(gw->cfg->http_addr, &ss, &len, &v6, err);
@@ -727,14 +711,24 @@ enum ej_status gw_http_start(struct gw *gw, struct ej_err *err)
         if (v6)
                 flags |= MHD_USE_IPv6;
         stats_init(gw);
-        gw->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, gw, MHD_OPTION_EXTERNAL_LOGGER,
-                                   mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                   MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
-                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+        st = gw_conns_create(&gw->conns, gw->cfg->head_timeout_ms, gw->metrics, err);
+        if (st != EJ_OK)
+                return st;
+        /* The idle timeout (60 s) covers bodies and answers; a head has its deadline (conns.h). */
+        gw->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, gw, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+            threads > 1 ? threads : 0, MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
+            MHD_OPTION_URI_LOG_CALLBACK, on_uri, gw, MHD_OPTION_NOTIFY_CONNECTION, gw_conns_notify,
+            gw->conns, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY,
+            MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            (unsigned)gw->cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+            MHD_OPTION_END);
         if (gw->mhd == NULL)
                 return ej_err_set(err, EJ_ERR_UNAVAILABLE, "EJ_HTTP_ADDR",
                                   "cannot listen on %s (address in use?)", gw->cfg->http_addr);
+        ej_info(NULL, "up to %u connections, %d per address (0: no limit), heads due within %ld ms",
+                limit, gw->cfg->per_ip_connections, gw->cfg->head_timeout_ms);
         return EJ_OK;
 }
 
@@ -764,6 +758,8 @@ void gw_http_stop(struct gw *gw)
         if (gw->mhd)
                 MHD_stop_daemon(gw->mhd);
         gw->mhd = NULL;
+        gw_conns_destroy(gw->conns);
+        gw->conns = NULL;
         free(gw->stats);
         gw->stats = NULL;
 }

@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "config.h"
+#include "conns.h"
+#include "health.h"
 #include "http.h"
 #include "ids.h"
 #include "log.h"
@@ -77,6 +79,16 @@ static enum ej_status load_config(struct gw_config *c, struct ej_err *err)
         if ((st = ej_env_long("EJ_FILES_UPLOAD_ACK_MS", 1000, 100, 600000, &v, err)) != EJ_OK)
                 return st;
         c->upload_ack_ms = (int)v;
+        c->admin_addr = ej_env_str("EJ_ADMIN_ADDR", "127.0.0.1:0");
+        if ((st = ej_env_long("EJ_HTTP_MAX_CONNECTIONS", 0, 0, 1000000, &v, err)) != EJ_OK)
+                return st;
+        c->max_connections = (int)v;
+        if ((st = ej_env_long("EJ_HTTP_PER_IP_CONNECTIONS", 256, 0, 1000000, &v, err)) != EJ_OK)
+                return st;
+        c->per_ip_connections = (int)v;
+        if ((st = ej_env_long("EJ_HTTP_HEAD_TIMEOUT_MS", 10000, 100, 600000, &v, err)) != EJ_OK)
+                return st;
+        c->head_timeout_ms = v;
         return EJ_OK;
 }
 
@@ -92,6 +104,30 @@ static double gauge_connected(void *ud)
         struct gw *gw = ud;
 
         return ej_bus_connected(gw->bus) ? 1.0 : 0.0;
+}
+
+static double gauge_connections(void *ud)
+{
+        struct gw *gw = ud;
+
+        return gw->conns ? (double)gw_conns_count(gw->conns) : 0.0;
+}
+
+/* The admin listener's readiness: the same rule as the public /readyz. */
+static bool admin_ready(void *ud)
+{
+        struct gw *gw = ud;
+
+        return ej_bus_connected(gw->bus);
+}
+
+/* "host:0" (the default) means no admin listener, as for the services. */
+static bool admin_wanted(const char *addr)
+{
+        const char *colon = strrchr(addr, ':');
+        const char *port = colon ? colon + 1 : addr;
+
+        return port[0] != '\0' && strcmp(port, "0") != 0;
 }
 
 static double gauge_sessions(void *ud)
@@ -210,9 +246,21 @@ int main(void)
                             "1 while the gateway is connected to NATS.", gauge_connected, &gw);
         ej_metrics_gauge_fn(gw.metrics, "gateway_session_cache_entries",
                             "Sessions held in the gateway's cache.", gauge_sessions, &gw);
+        ej_metrics_gauge_fn(gw.metrics, "gateway_http_connections", "Open HTTP connections.",
+                            gauge_connections, &gw);
         if (gw_http_start(&gw, &err) != EJ_OK) {
                 fprintf(stderr, "ej-gateway: %s\n", err.msg);
                 goto out;
+        }
+        /* /metrics is for the operator: never on the public listener. */
+        if (admin_wanted(cfg.admin_addr)) {
+                if (ej_health_start(&gw.admin, cfg.admin_addr, gw.metrics, admin_ready, &gw,
+                                    &err) != EJ_OK) {
+                        fprintf(stderr, "ej-gateway: EJ_ADMIN_ADDR: %s\n", err.msg);
+                        goto out;
+                }
+                ej_info(NULL, "admin endpoint (/metrics, /healthz, /readyz) on port %d",
+                        ej_health_port(gw.admin));
         }
         ej_info(NULL, "listening on %s (port %d), %d HTTP threads, NATS %s", cfg.http_addr,
                 gw_http_port(&gw), cfg.http_threads, cfg.nats_url);
@@ -223,6 +271,7 @@ int main(void)
         stop_gracefully(&gw);
         rc = 0;
 out:
+        ej_health_stop(gw.admin);
         gw_http_stop(&gw);
         gw_upstream_destroy(gw.up);
         gw_streams_destroy(gw.streams);

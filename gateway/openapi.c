@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "gateway.h"
+#include "framing.h"
 #include "ids.h"
 #include "mem.h"
 #include "openapi_schema.h"
@@ -665,8 +666,7 @@ const char *gw_openapi_etag(const struct gw_openapi *api)
 static void serve_openapi(struct gw_req *req, struct gw_out *out)
 {
         const struct gw_openapi *api = req->gw->api;
-        const char *inm =
-            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+        const char *inm = gw_header_joined(req->conn, MHD_HTTP_HEADER_IF_NONE_MATCH, req->arena);
         size_t len;
         const char *json;
 

@@ -19,7 +19,6 @@ static struct gw_route rows[] = {
     /* Gateway-local. */
     {.method = GW_GET, .pattern = "/healthz", .hook = &gw_hook_healthz},
     {.method = GW_GET, .pattern = "/readyz", .hook = &gw_hook_readyz},
-    {.method = GW_GET, .pattern = "/metrics", .hook = &gw_hook_metrics},
     {.method = GW_GET, .pattern = "/api/site", .hook = &gw_hook_site},
     {.method = GW_GET, .pattern = "/api/openapi.json", .hook = &gw_hook_openapi},
     {.method = GW_GET, .pattern = "/api/docs", .hook = &gw_hook_api_docs},

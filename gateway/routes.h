@@ -148,7 +148,6 @@ struct gw_params {
 /* Hooks of the table's rows (handlers.c). */
 extern const struct gw_hook gw_hook_healthz;
 extern const struct gw_hook gw_hook_readyz;
-extern const struct gw_hook gw_hook_metrics;
 extern const struct gw_hook gw_hook_site;
 extern const struct gw_hook gw_hook_login;
 extern const struct gw_hook gw_hook_logout;

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framing.h"
 #include "ids.h"
 #include "log.h"
 
@@ -425,7 +426,8 @@ void gw_req_client_addr(struct gw_req *req)
                                   &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, peer,
                                   sizeof(peer));
         }
-        xff = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+        /* A proxy may add its own line rather than extend the client's: read them all. */
+        xff = gw_header_joined(req->conn, "X-Forwarded-For", req->arena);
         gw_client_addr_pick(peer, xff, req->gw->cfg->trusted_proxies, req->client_addr,
                             sizeof(req->client_addr));
 }

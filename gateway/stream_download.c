@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "framing.h"
 #include "files.pb-c.h"
 #include "frame.h"
 #include "render.h"
@@ -376,8 +377,7 @@ static enum MHD_Result first_call(struct gw_req *req)
         struct download *dl = xcalloc(1, sizeof(*dl));
         struct MHD_Connection *c = req->conn;
         const char *grant = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "grant");
-        const char *inm =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+        const char *inm = gw_header_joined(c, MHD_HTTP_HEADER_IF_NONE_MATCH, req->arena);
         Ej__Files__DownloadOpen *o = &dl->open;
 
         gw_stream_start(&dl->base, req, &download_ops);

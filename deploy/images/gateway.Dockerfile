@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# The EasyJournal gateway: the HTTP entry (JSON API, browser app, /healthz, /readyz, /metrics).
+# The EasyJournal gateway: the HTTP entry (JSON API, browser app, /healthz, /readyz), with
+# /metrics on the admin port 9100 (EJ_ADMIN_ADDR), never on the public one.
 #
 #   docker build -f deploy/images/gateway.Dockerfile -t easyjournal/gateway:dev .
 #
@@ -68,11 +69,12 @@ LABEL org.opencontainers.image.title="easyjournal-gateway" \
       org.opencontainers.image.description="EasyJournal HTTP gateway and browser app" \
       org.opencontainers.image.base.name="debian:bookworm-slim"
 ENV EJ_HTTP_ADDR=0.0.0.0:8080 \
+    EJ_ADMIN_ADDR=0.0.0.0:9100 \
     EJ_NATS_URL=nats://nats:4222 \
     EJ_WEB_ROOT=/srv/easyjournal/web \
     EJ_LOG_LEVEL=info
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 8080 9100
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["curl", "-fsS", "--max-time", "2", "-o", "/dev/null", "http://127.0.0.1:8080/healthz"]

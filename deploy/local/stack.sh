@@ -17,7 +17,8 @@
 #   EJ_NATS_PORT      NATS client port (4222)
 #   EJ_NATS_MON_PORT  NATS monitoring port (8222)
 #   EJ_NATS_GOGC      nats-server's GOGC (400: less garbage-collector CPU while files stream)
-#   EJ_ADMIN_PORT     first admin port of the services; service i gets EJ_ADMIN_PORT+i (9101)
+#   EJ_ADMIN_PORT     first admin port of the services; service i gets EJ_ADMIN_PORT+i and the
+#                     gateway's admin listener (/metrics) the port after the last service (9101)
 #   EJ_SMTP_PORT      the dev mail catcher's SMTP port (2525; 0 when EJ_HTTP_PORT is 0)
 #   EJ_SMTP_URL       a real SMTP server for the services instead of the catcher (unset: the
 #                     catcher, which keeps mail in memory and in $EJ_VAR/mail; see README)
@@ -115,8 +116,8 @@ say() {
 # shellcheck source=deploy/lib/proc.sh
 source "$ROOT/deploy/lib/proc.sh"
 
-# Replaces ports given as 0 with free ones. The services' admin ports are EJ_ADMIN_PORT + i, so
-# that range must be free as a whole.
+# Replaces ports given as 0 with free ones. The services' admin ports are EJ_ADMIN_PORT + i and
+# the gateway's the next one, so that range must be free as a whole.
 pick_ports() {
         local v
         for v in EJ_HTTP_PORT EJ_PG_PORT EJ_NATS_PORT EJ_NATS_MON_PORT EJ_SMTP_PORT; do
@@ -126,7 +127,7 @@ pick_ports() {
                 fi
         done
         if [[ $EJ_ADMIN_PORT == 0 ]]; then
-                free_port_range "${#SERVICES[@]}"
+                free_port_range "$((${#SERVICES[@]} + 1))"
                 EJ_ADMIN_PORT=$FREE
         fi
         return 0
@@ -140,6 +141,7 @@ EJ_NATS_PORT=$EJ_NATS_PORT
 EJ_NATS_MON_PORT=$EJ_NATS_MON_PORT
 EJ_ADMIN_PORT=$EJ_ADMIN_PORT
 EJ_SMTP_PORT=$EJ_SMTP_PORT
+EJ_GATEWAY_ADMIN_PORT=$(gateway_admin_port)
 EOF
 }
 
@@ -316,6 +318,7 @@ start_app() {
                 [[ -x $bin ]] || die "$bin missing: run make first"
                 start_proc gateway "$log" env EJ_NATS_URL="$EJ_NATS_URL" \
                         EJ_LOG_LEVEL="$EJ_LOG_LEVEL" EJ_HTTP_ADDR="127.0.0.1:$EJ_HTTP_PORT" \
+                        EJ_ADMIN_ADDR="127.0.0.1:$(gateway_admin_port)" \
                         EJ_WEB_ROOT="$ROOT/gateway/web" EJ_SITE_NAME="$EJ_SITE_NAME" "$bin"
                 wait_ready gateway "$log" http_ok "http://127.0.0.1:$EJ_HTTP_PORT/readyz"
                 return 0
@@ -344,9 +347,15 @@ start_app() {
         wait_ready "$name" "$log" http_ok "http://127.0.0.1:$admin_port/readyz"
 }
 
+# The gateway's admin port (/metrics, /healthz, /readyz): after the services' admin ports.
+gateway_admin_port() {
+        echo $((EJ_ADMIN_PORT + ${#SERVICES[@]}))
+}
+
 print_env() {
         conn_env
         cat <<EOF
+EJ_GATEWAY_ADMIN_URL=http://127.0.0.1:$(gateway_admin_port)
 EJ_VAR=$EJ_VAR
 EJ_DB_URL="$EJ_DB_URL"
 EJ_NATS_URL=$EJ_NATS_URL

@@ -125,13 +125,16 @@ gateway_ports() {
 }
 
 start_gateway() {
-        local name=$1 port=$2 log=$LOGS/$1.log
+        local name=$1 port=$2 log=$LOGS/$1.log admin
         port_in_use "$port" && die "port $port is taken (set EJ_GATEWAY_PORTS)"
+        free_port
+        admin=$FREE
         start_proc "$name" "$log" env EJ_NATS_URL="$EJ_NATS_URL" EJ_LOG_LEVEL="$EJ_LOG_LEVEL" \
-                EJ_HTTP_ADDR="127.0.0.1:$port" EJ_WEB_ROOT="$ROOT/gateway/web" \
-                EJ_SITE_NAME="$EJ_SITE_NAME" "$BIN/ej-gateway"
+                EJ_HTTP_ADDR="127.0.0.1:$port" EJ_ADMIN_ADDR="127.0.0.1:$admin" \
+                EJ_WEB_ROOT="$ROOT/gateway/web" EJ_SITE_NAME="$EJ_SITE_NAME" "$BIN/ej-gateway"
         wait_ready "$name" "$log" http_ok "http://127.0.0.1:$port/readyz"
-        echo "$name http://127.0.0.1:$port pid $(cat "$PIDS/$name.pid")" >>"$TOPOLOGY"
+        echo "$name http://127.0.0.1:$port admin http://127.0.0.1:$admin pid $(cat "$PIDS/$name.pid")" \
+                >>"$TOPOLOGY"
 }
 
 # Starts replica $1 of service $2. All replicas share the stack's grant key, file store and

@@ -66,10 +66,17 @@ describe('probes', () => {
     await res.arrayBuffer();
   });
 
-  test('/metrics exposes request counters and a latency histogram', async () => {
+  test('/metrics is not on the public port', async () => {
+    const res = await stack.fetch('/metrics');
+    const text = await res.text();
+    assert.doesNotMatch(res.headers.get('content-type') || '', /^text\/plain/);
+    assert.doesNotMatch(text, /http_requests_total/);
+  });
+
+  test('/metrics on the admin listener exposes request counters and a latency histogram', async () => {
     await (await stack.fetch('/healthz')).arrayBuffer();
     await (await stack.fetch('/api/me')).arrayBuffer(); // a 401 to count
-    const res = await stack.fetch('/metrics');
+    const res = await fetch(`${stack.adminUrl}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') || '', /^text\/plain/);
     const text = await res.text();
@@ -534,7 +541,7 @@ describe('the API description', () => {
   test('real answers match it: an admin walks the GET routes', async () => {
     const admin = await createUser(stack, { roles: ['admin'] });
     const headers = { cookie: admin.cookie };
-    for (const p of ['/api/me', '/api/site', '/api/consent', '/api/privacy', '/api/admin/users?limit=5', '/api/admin/activity?limit=5', '/api/admin/consent', '/api/admin/mail-templates', '/healthz', '/readyz', '/metrics']) {
+    for (const p of ['/api/me', '/api/site', '/api/consent', '/api/privacy', '/api/admin/users?limit=5', '/api/admin/activity?limit=5', '/api/admin/consent', '/api/admin/mail-templates', '/healthz', '/readyz']) {
       const res = await stack.fetch(p, { headers }); // stack.fetch checks the answer
       assert.equal(res.status, 200, p);
       await res.arrayBuffer();

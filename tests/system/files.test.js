@@ -500,7 +500,7 @@ function fileSuite(label, envFn) {
     });
 
     test('the gateway counts the bytes it streamed', async () => {
-      const res = await stack.fetch('/metrics');
+      const res = await fetch(`${stack.adminUrl}/metrics`);
       const text = await res.text();
       const up = /gateway_file_bytes_total\{direction="upload"\} (\S+)/.exec(text);
       const down = /gateway_file_bytes_total\{direction="download"\} (\S+)/.exec(text);

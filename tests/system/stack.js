@@ -66,6 +66,11 @@ class Stack {
     return `http://127.0.0.1:${this.info.EJ_HTTP_PORT}`;
   }
 
+  // The gateway's admin listener (/metrics, /healthz, /readyz), loopback only.
+  get adminUrl() {
+    return `http://127.0.0.1:${this.info.EJ_GATEWAY_ADMIN_PORT}`;
+  }
+
   get natsUrl() {
     return `nats://127.0.0.1:${this.info.EJ_NATS_PORT}`;
   }

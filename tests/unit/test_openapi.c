@@ -8,6 +8,7 @@
  */
 #include "../../gateway/openapi.c"
 #include "../../gateway/openapi_schema.c"
+#include "../../gateway/framing.c"
 #include "../../gateway/stream_http.c"
 
 #include <string.h>

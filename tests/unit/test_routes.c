@@ -5,6 +5,7 @@
  * table against the services' proto blocks: every row resolves to a real method, and every
  * method of every service is either routed or marked internal.
  */
+#include "../../gateway/framing.c"
 #include "../../gateway/render.c"
 #include "../../gateway/routes.c"
 #include "../../gateway/session.c"
@@ -25,7 +26,6 @@ static void local_stub(struct gw_req *req, struct gw_out *out)
 
 const struct gw_hook gw_hook_healthz = {.local = local_stub};
 const struct gw_hook gw_hook_readyz = {.local = local_stub};
-const struct gw_hook gw_hook_metrics = {.local = local_stub};
 const struct gw_hook gw_hook_site = {.local = local_stub};
 const struct gw_hook gw_hook_login = {0};
 const struct gw_hook gw_hook_logout = {0};
