@@ -195,6 +195,14 @@ const struct gw_hook gw_hook_logout = {
 const struct gw_hook gw_hook_password = {
     .prepare = password_prepare,
     .doc = {.description = "Signs out every other session of the account; this one stays."}};
+/* Documentation only: what the registration's answer does not tell. */
+const struct gw_hook gw_hook_register = {
+    .doc = {.description =
+                "Answers 202 with the address as entered, the same whether or not it already has "
+                "an account: a new address gets an unverified account and a verification link; "
+                "for a taken one no account is made and its owner is mailed a note instead. Mail "
+                "is limited per recipient, per client address and per account; over a limit the "
+                "answer is the same and nothing is sent."}};
 const struct gw_hook gw_hook_export = {
     .respond = export_respond,
     .doc = {.description = "A download (Content-Disposition: attachment) of every personal "

@@ -400,8 +400,10 @@ static json_t *success_answer(struct gw_oa_build *b, const struct gw_route *r)
                 schema = json_object();
         }
         return json_pack("{s:s,s:{s:{s:o}}}", "description",
-                         r->success_status == 201 ? "Created." : "OK.", "content", type, "schema",
-                         schema);
+                         r->success_status == 201   ? "Created."
+                         : r->success_status == 202 ? "Accepted."
+                                                    : "OK.",
+                         "content", type, "schema", schema);
 }
 
 /* The prose of an operation: who may call it, and what it runs. */

@@ -152,6 +152,7 @@ extern const struct gw_hook gw_hook_site;
 extern const struct gw_hook gw_hook_login;
 extern const struct gw_hook gw_hook_logout;
 extern const struct gw_hook gw_hook_password;
+extern const struct gw_hook gw_hook_register;
 extern const struct gw_hook gw_hook_export;
 /* openapi.c: GET /api/openapi.json and the reference page GET /api/docs. */
 extern const struct gw_hook gw_hook_openapi;

@@ -202,6 +202,24 @@ static const struct mail_default mail_defaults[] = {
      "\n"
      "Best wishes,\n"
      "{{site_name}}\n"},
+    {EJ_MAIL_TPL_ACCOUNT_EXISTS, "Someone tried to register at {{site_name}} with your address",
+     "Hello {{name}},\n"
+     "\n"
+     "Someone, perhaps you, tried to create a new {{site_name}} account with this e-mail\n"
+     "address ({{email}}). You already have an account with it, so no second one was made.\n"
+     "\n"
+     "If it was you, sign in here:\n"
+     "\n"
+     "{{link}}\n"
+     "\n"
+     "Forgot your password? Ask for a new one here:\n"
+     "\n"
+     "{{reset_link}}\n"
+     "\n"
+     "If it was not you, ignore this message: your account stays as it is.\n"
+     "\n"
+     "Best wishes,\n"
+     "{{site_name}}\n"},
 };
 
 /* ---- rendering ---- */

@@ -52,6 +52,7 @@ extern const struct ej_migration ej_mail_migration;
 #define EJ_MAIL_TPL_WELCOME         "welcome"
 #define EJ_MAIL_TPL_EMAIL_CHANGE    "email_change"
 #define EJ_MAIL_TPL_ERASURE_CONFIRM "erasure_confirm"
+#define EJ_MAIL_TPL_ACCOUNT_EXISTS  "account_exists" /* a registration with a taken address */
 
 /* Renders the template `key` with `vars` (NULL-terminated name, value pairs, e.g.
  * {"name", "Ada", "link", "https://...", NULL}) and queues the mail to `to` in the caller's open

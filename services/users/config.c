@@ -41,6 +41,16 @@ enum ej_status users_ctx_init(struct users_ctx *ctx, struct ej_err *err)
                 st =
                     ej_env_long("EJ_LOGIN_MAX_PER_ADDR", 20, 1, 1000000, &ctx->login_max_addr, err);
         if (st == EJ_OK)
+                st = ej_env_long("EJ_MAIL_WINDOW_S", 3600, 1, 86400, &ctx->mail_window_s, err);
+        if (st == EJ_OK)
+                st = ej_env_long("EJ_MAIL_MAX_PER_RECIPIENT", 3, 1, 1000000,
+                                 &ctx->mail_max_recipient, err);
+        if (st == EJ_OK)
+                st = ej_env_long("EJ_MAIL_MAX_PER_ADDR", 20, 1, 1000000, &ctx->mail_max_addr, err);
+        if (st == EJ_OK)
+                st = ej_env_long("EJ_MAIL_MAX_PER_ACCOUNT", 5, 1, 1000000, &ctx->mail_max_account,
+                                 err);
+        if (st == EJ_OK)
                 st = ej_env_long("EJ_GDPR_TIMEOUT_MS", 5000, 100, 600000, &ctx->gdpr_timeout_ms,
                                  err);
         if (st != EJ_OK)

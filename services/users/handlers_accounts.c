@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "log.h"
+#include "mail.h"
 
 /* One message for both an unknown e-mail and a wrong password: which one it was is not ours to
  * tell. */
@@ -17,17 +18,6 @@ static const char bad_credentials[] = "the e-mail address or the password is wro
 
 static const char *const valid_themes[] = {"dark",    "light",         "journal", "modern",
                                            "elegant", "high-contrast", NULL};
-
-/* Lower-cased ASCII copy of the trimmed e-mail: the throttle's account key. */
-static char *email_key(struct ej_arena *a, struct ej_str email)
-{
-        char *k = ej_arena_strndup(a, email.p, email.n);
-
-        for (char *p = k; *p; p++)
-                if (*p >= 'A' && *p <= 'Z')
-                        *p = (char)(*p - 'A' + 'a');
-        return k;
-}
 
 /* ---- registration and verification ------------------------------------------------------ */
 
@@ -46,7 +36,7 @@ enum ej_status users_account_create(struct ej_call *call, const struct users_acc
         Ej__Users__User *user;
         const char *vars[14];
         int64_t created_at_ms = 0;
-        bool need_token = plan->password == NULL || !plan->verified;
+        bool need_token = !plan->no_mail && (plan->password == NULL || !plan->verified);
         enum ej_status st;
 
         if (plan->password) {
@@ -78,7 +68,7 @@ enum ej_status users_account_create(struct ej_call *call, const struct users_acc
         t.ttl_s = plan->password ? ctx->verify_ttl_s : ctx->invite_ttl_s;
         t.data = NULL;
         vars[0] = "name";
-        vars[1] = plan->p->name;
+        vars[1] = users_mail_name(call->arena, plan->p->name);
         vars[2] = "email";
         vars[3] = plan->email;
         vars[4] = "link";
@@ -111,6 +101,37 @@ enum ej_status users_account_create(struct ej_call *call, const struct users_acc
         return st;
 }
 
+/* Registration with an address that already has an account: the owner gets a note (within
+ * the mail quotas) instead of a second account, and the caller the same answer as for a new
+ * address. */
+static enum ej_status register_existing(struct ej_call *call, const Ej__Users__User *owner,
+                                        struct ej_err *err)
+{
+        struct users_ctx *ctx = call->svc;
+        struct users_mail mail;
+        const char *vars[9];
+        bool allowed = false;
+        enum ej_status st;
+
+        ej_info(call->request_id, "registration with the address of user %s", owner->id);
+        st = users_mail_allowed(call, owner->email, owner->id, "account_exists", &allowed, err);
+        if (st != EJ_OK || !allowed)
+                return st;
+        vars[0] = "name";
+        vars[1] = users_mail_name(call->arena, owner->name);
+        vars[2] = "email";
+        vars[3] = owner->email;
+        vars[4] = "link";
+        vars[5] = ej_arena_printf(call->arena, "%s/login", ctx->public_url);
+        vars[6] = "reset_link";
+        vars[7] = ej_arena_printf(call->arena, "%s/forgot-password", ctx->public_url);
+        vars[8] = NULL;
+        mail.tpl = EJ_MAIL_TPL_ACCOUNT_EXISTS;
+        mail.to = owner->email;
+        mail.vars = vars;
+        return store_mail_queue(call->db, &mail, err);
+}
+
 enum ej_status users_register_account(struct ej_call *call, const ProtobufCMessage *req,
                                       ProtobufCMessage *resp, struct ej_err *err)
 {
@@ -120,7 +141,9 @@ enum ej_status users_register_account(struct ej_call *call, const ProtobufCMessa
         static const char *const roles[] = {USERS_DEFAULT_ROLE};
         struct users_profile_in p;
         struct users_account_plan plan;
+        Ej__Users__User *user = NULL;
         char *email;
+        bool allowed = false;
         enum ej_status st;
 
         st = users_check_profile(call, in->name, in->affiliation, in->orcid, in->bio, &p, err);
@@ -138,6 +161,22 @@ enum ej_status users_register_account(struct ej_call *call, const ProtobufCMessa
         if (cur.version > 0 && in->consent_version != 0 && in->consent_version != cur.version)
                 return ej_err_set(err, EJ_ERR_CONFLICT, "consent",
                                   "the privacy notice has changed; read it again and accept it");
+        /* From here on the answer is the same whether or not the address has an account. */
+        out->email = email;
+        st = store_user_by_email(call->db, call->arena, email, &user, NULL, err);
+        if (st == EJ_OK && !user->erased) {
+                char hash[crypto_pwhash_STRBYTES];
+
+                /* The work of a new account's hash, so the time taken tells nothing either. */
+                st = users_password_hash(call->svc, in->password, hash, err);
+                sodium_memzero(hash, sizeof(hash));
+                return st == EJ_OK ? register_existing(call, user, err) : st;
+        }
+        if (st != EJ_OK && st != EJ_ERR_NOT_FOUND)
+                return st;
+        st = users_mail_allowed(call, email, NULL, "verify_email", &allowed, err);
+        if (st != EJ_OK)
+                return st;
 
         memset(&plan, 0, sizeof(plan));
         plan.p = &p;
@@ -147,9 +186,16 @@ enum ej_status users_register_account(struct ej_call *call, const ProtobufCMessa
         plan.n_roles = 1;
         plan.consent_version = (int)cur.version;
         plan.act_kind = "register";
-        st = users_account_create(call, &plan, &out->user, err);
-        if (st == EJ_OK)
-                ej_info(call->request_id, "registered user %s", out->user->id);
+        plan.no_mail = !allowed;
+        st = users_account_create(call, &plan, &user, err);
+        if (st == EJ_OK) {
+                ej_info(call->request_id, "registered user %s", user->id);
+        } else if (st == EJ_ERR_CONFLICT) {
+                /* Registered at the same moment by another request. */
+                st = store_user_by_email(call->db, call->arena, email, &user, NULL, err);
+                if (st == EJ_OK)
+                        st = register_existing(call, user, err);
+        }
         return st;
 }
 
@@ -188,7 +234,7 @@ enum ej_status users_verify_email(struct ej_call *call, const ProtobufCMessage *
                 return st;
         /* The welcome mail is a courtesy: the verification stands without it. */
         vars[0] = "name";
-        vars[1] = out->user->name;
+        vars[1] = users_mail_name(call->arena, out->user->name);
         vars[2] = "link";
         vars[3] = ej_arena_printf(call->arena, "%s/login", ctx->public_url);
         vars[4] = "email";
@@ -219,7 +265,7 @@ enum ej_status users_issue_mailed_token(struct ej_call *call, const Ej__Users__U
         t.ttl_s = ttl_s;
         t.data = NULL;
         vars[0] = "name";
-        vars[1] = user->name;
+        vars[1] = users_mail_name(call->arena, user->name);
         vars[2] = "link";
         vars[3] = users_link_to(call, path, tok.token);
         vars[4] = "email";
@@ -235,13 +281,19 @@ enum ej_status users_issue_mailed_token(struct ej_call *call, const Ej__Users__U
         return st;
 }
 
-/* Mails a new verification link to `user` (unverified, active). */
+/* Mails a new verification link to `user` (unverified, active), within the mail quotas: over
+ * them nothing is sent and the answer is the same. */
 static enum ej_status send_verification(struct ej_call *call, const Ej__Users__User *user,
                                         struct ej_err *err)
 {
         struct users_ctx *ctx = call->svc;
         struct users_act act = users_act_of(call, "verification_sent", user->id, NULL);
+        bool allowed = false;
+        enum ej_status st =
+            users_mail_allowed(call, user->email, user->id, "verify_email", &allowed, err);
 
+        if (st != EJ_OK || !allowed)
+                return st;
         return users_issue_mailed_token(call, user, "verify_email", ctx->verify_ttl_s, "/verify",
                                         "verify_email", &act, err);
 }
@@ -298,7 +350,6 @@ enum ej_status users_login(struct ej_call *call, const ProtobufCMessage *req,
         struct users_act act;
         char *hash = NULL;
         char *key;
-        int retry = 0;
         int64_t expires_at_ms = 0;
         enum ej_status st;
 
@@ -309,11 +360,8 @@ enum ej_status users_login(struct ej_call *call, const ProtobufCMessage *req,
         if (pw_len > USERS_PASSWORD_MAX || email.n > USERS_EMAIL_MAX)
                 return ej_err_set(err, EJ_ERR_UNAUTHENTICATED, NULL, "%s", bad_credentials);
 
-        key = email_key(call->arena, email);
-        st = store_login_throttle(call->db, key, call->client_addr, ctx->login_window_s,
-                                  ctx->login_max_account, ctx->login_max_addr, &retry, err);
-        if (st == EJ_ERR_TOO_MANY)
-                call->retry_after_s = retry;
+        key = users_email_key(call->arena, email);
+        st = users_login_gate(call, key, true, err);
         if (st != EJ_OK)
                 return st;
 
@@ -327,7 +375,7 @@ enum ej_status users_login(struct ej_call *call, const ProtobufCMessage *req,
                 act = users_act_of(call, "login_failed", NULL,
                                    users_details1(call->arena, "email", key));
                 act.actor_id = NULL;
-                st = store_login_failed(call->db, key, call->client_addr, &act, err);
+                st = users_login_failure(call, key, true, &act, err);
                 if (st != EJ_OK)
                         return st;
                 return ej_err_set(err, EJ_ERR_UNAUTHENTICATED, NULL, "%s", bad_credentials);
@@ -336,7 +384,7 @@ enum ej_status users_login(struct ej_call *call, const ProtobufCMessage *req,
                 act = users_act_of(call, "login_failed", user->id,
                                    users_details1(call->arena, "reason", "wrong password"));
                 act.actor_id = NULL;
-                st = store_login_failed(call->db, key, call->client_addr, &act, err);
+                st = users_login_failure(call, key, true, &act, err);
                 if (st != EJ_OK)
                         return st;
                 return ej_err_set(err, EJ_ERR_UNAUTHENTICATED, NULL, "%s", bad_credentials);
@@ -476,6 +524,7 @@ enum ej_status users_change_password(struct ej_call *call, const ProtobufCMessag
         char keep[EJ_SHA256_HEX_LEN];
         size_t tn = strlen(in->session_token);
         struct users_act act = users_act_of(call, "password_changed", call->user_id, NULL);
+        Ej__Users__User *me = NULL;
         char *current = NULL;
         enum ej_status st = users_need_user(call, err);
 
@@ -487,13 +536,15 @@ enum ej_status users_change_password(struct ej_call *call, const ProtobufCMessag
                                   "enter your current password");
         st = users_check_password(in->new_password, "new_password", err);
         if (st == EJ_OK)
+                st = store_user_get(call->db, call->arena, call->user_id, &me, err);
+        if (st == EJ_OK)
                 st = store_user_password_hash(call->db, call->arena, call->user_id, &current, err);
+        if (st == EJ_OK)
+                st = users_check_own_password(call, me, current, in->current_password,
+                                              "current_password", "the current password is wrong",
+                                              err);
         if (st != EJ_OK)
                 return st;
-        if (strlen(in->current_password) > USERS_PASSWORD_MAX ||
-            !users_password_verify(ctx, current, in->current_password))
-                return ej_err_set(err, EJ_ERR_INVALID, "current_password",
-                                  "the current password is wrong");
         st = users_password_hash(ctx, in->new_password, hash, err);
         if (st != EJ_OK)
                 return st;
@@ -515,6 +566,7 @@ enum ej_status users_request_password_reset(struct ej_call *call, const Protobuf
         struct ej_str email = users_trimmed(in->email);
         Ej__Users__User *user = NULL;
         struct users_act act;
+        bool allowed = false;
         enum ej_status st;
 
         (void)resp;
@@ -530,6 +582,9 @@ enum ej_status users_request_password_reset(struct ej_call *call, const Protobuf
                 return st;
         if (user->deactivated || user->erased)
                 return EJ_OK;
+        st = users_mail_allowed(call, user->email, user->id, "password_reset", &allowed, err);
+        if (st != EJ_OK || !allowed)
+                return st;
         act = users_act_of(call, "password_reset_requested", user->id, NULL);
         act.actor_id = NULL;
         return users_issue_mailed_token(call, user, "password_reset", ctx->reset_ttl_s,
@@ -569,6 +624,7 @@ enum ej_status users_change_email(struct ej_call *call, const ProtobufCMessage *
         struct users_act act;
         const char *vars[11];
         char *email = NULL, *hash = NULL;
+        bool allowed = false, taken = false;
         enum ej_status st = users_need_user(call, err);
 
         (void)resp;
@@ -578,18 +634,24 @@ enum ej_status users_change_email(struct ej_call *call, const ProtobufCMessage *
                 st = store_user_get(call->db, call->arena, call->user_id, &me, err);
         if (st == EJ_OK)
                 st = store_user_password_hash(call->db, call->arena, call->user_id, &hash, err);
+        if (st == EJ_OK)
+                st = users_check_own_password(call, me, hash, in->password, "password",
+                                              "the password is wrong", err);
         if (st != EJ_OK)
                 return st;
-        if (strlen(in->password) > USERS_PASSWORD_MAX ||
-            !users_password_verify(ctx, hash, in->password))
-                return ej_err_set(err, EJ_ERR_INVALID, "password", "the password is wrong");
         st = store_user_by_email(call->db, call->arena, email, &other, NULL, err);
-        if (st == EJ_OK)
+        if (st == EJ_OK && strcmp(other->id, me->id) == 0)
                 return ej_err_set(err, EJ_ERR_CONFLICT, "new_email",
-                                  other && strcmp(other->id, me->id) == 0
-                                      ? "this is already your e-mail address"
-                                      : "an account with this e-mail address already exists");
-        if (st != EJ_ERR_NOT_FOUND)
+                                  "this is already your e-mail address");
+        if (st != EJ_OK && st != EJ_ERR_NOT_FOUND)
+                return st;
+        /* An address another account holds is answered, counted and recorded as a free one
+         * (the pending address shows in /api/me either way), but nothing is mailed to it: its
+         * holder must not get a link that would move it to this account, and the caller must
+         * not learn that it is taken. Confirming it could only fail. */
+        taken = st == EJ_OK;
+        st = users_mail_allowed(call, email, me->id, "email_change", &allowed, err);
+        if (st != EJ_OK || !allowed)
                 return st;
         users_token_new(&tok);
         t.hash = tok.hash;
@@ -597,7 +659,7 @@ enum ej_status users_change_email(struct ej_call *call, const ProtobufCMessage *
         t.ttl_s = ctx->email_change_ttl_s;
         t.data = email;
         vars[0] = "name";
-        vars[1] = me->name;
+        vars[1] = users_mail_name(call->arena, me->name);
         vars[2] = "link";
         vars[3] = users_link_to(call, "/confirm-email", tok.token);
         vars[4] = "email";
@@ -612,7 +674,7 @@ enum ej_status users_change_email(struct ej_call *call, const ProtobufCMessage *
         mail.vars = vars;
         act = users_act_of(call, "email_change_requested", me->id,
                            users_details1(call->arena, "to", email));
-        st = store_token_issue(call->db, me->id, &t, &act, &mail, err);
+        st = store_token_issue(call->db, me->id, &t, &act, taken ? NULL : &mail, err);
         sodium_memzero(&tok, sizeof(tok));
         return st;
 }

@@ -222,6 +222,7 @@ enum ej_status users_request_erasure(struct ej_call *call, const ProtobufCMessag
         Ej__Users__User *me = NULL;
         struct users_act act = users_act_of(call, "erasure_requested", call->user_id, NULL);
         char *hash = NULL;
+        bool allowed = false;
         enum ej_status st = users_need_user(call, err);
 
         (void)resp;
@@ -231,9 +232,13 @@ enum ej_status users_request_erasure(struct ej_call *call, const ProtobufCMessag
                 st = store_user_password_hash(call->db, call->arena, call->user_id, &hash, err);
         if (st != EJ_OK)
                 return st;
-        if (me->has_password && (strlen(in->password) > USERS_PASSWORD_MAX ||
-                                 !users_password_verify(ctx, hash, in->password)))
-                return ej_err_set(err, EJ_ERR_INVALID, "password", "the password is wrong");
+        if (me->has_password)
+                st = users_check_own_password(call, me, hash, in->password, "password",
+                                              "the password is wrong", err);
+        if (st == EJ_OK)
+                st = users_mail_allowed(call, me->email, me->id, "erasure_confirm", &allowed, err);
+        if (st != EJ_OK || !allowed)
+                return st;
         return users_issue_mailed_token(call, me, "erasure", ctx->erasure_ttl_s, "/confirm-erasure",
                                         "erasure_confirm", &act, err);
 }

@@ -118,6 +118,48 @@ char *users_details1(struct ej_arena *a, const char *key, const char *value);
  * database is the truth; the broadcast only shortens cache lifetimes. */
 void users_announce_user(struct ej_call *call, const char *user_id);
 
+/* ---- throttles and mail quotas (handlers_throttle.c) ------------------------------------ */
+
+#define USERS_MAIL_NAME_MAX  40      /* characters of a name in a mail's greeting */
+#define USERS_MAIL_NAME_NONE "there" /* the greeting's name when nothing of it is kept */
+
+/* Lower-cased ASCII copy of the trimmed e-mail `email`: the key of an address in the throttle. */
+char *users_email_key(struct ej_arena *a, struct ej_str email);
+
+/* EJ_ERR_TOO_MANY (call->retry_after_s set) while the account `key` (an e-mail key) or, with
+ * `with_addr`, the caller's client address has too many wrong passwords in the sign-in window
+ * (EJ_LOGIN_*). */
+enum ej_status users_login_gate(struct ej_call *call, const char *key, bool with_addr,
+                                struct ej_err *err);
+
+/* Counts a wrong password against the account `key` (and, with `with_addr`, the caller's
+ * address), with the activity row `act` (may be NULL). */
+enum ej_status users_login_failure(struct ej_call *call, const char *key, bool with_addr,
+                                   const struct users_act *act, struct ej_err *err);
+
+/* A signed-in person confirming their password `pw` (stored `hash`) for a change of their own
+ * account `me`: under the same per-account throttle as sign-in. While it is locked,
+ * EJ_ERR_TOO_MANY with call->retry_after_s, without checking; a wrong password counts as a
+ * failed sign-in and is EJ_ERR_INVALID on `field` with the message `wrong`. */
+enum ej_status users_check_own_password(struct ej_call *call, const Ej__Users__User *me,
+                                        const char *hash, const char *pw, const char *field,
+                                        const char *wrong, struct ej_err *err);
+
+/* Takes one mail of the quotas (EJ_MAIL_*) for a mail to `to` caused by this call: per
+ * recipient, per client address, and per account (the signed-in caller, else `account_id`,
+ * the account the mail is about, may be NULL). *allowed is false when a quota is spent: the
+ * caller then queues nothing and answers as if it had (the answer must not differ). `what`
+ * names the mail in the log. */
+enum ej_status users_mail_allowed(struct ej_call *call, const char *to, const char *account_id,
+                                  const char *what, bool *allowed, struct ej_err *err);
+
+/* The form of a person's name that goes into a mail's greeting, in the arena: at most
+ * USERS_MAIL_NAME_MAX characters of letters, hyphens and apostrophes; every run of anything
+ * else (digits, dots, slashes, "@", ":", symbols, controls) becomes one space, so a name
+ * chosen by whoever registers cannot carry a link, an address or a message to someone else's
+ * mailbox. USERS_MAIL_NAME_NONE when nothing is kept. */
+char *users_mail_name(struct ej_arena *a, const char *name);
+
 /* ---- flows shared by several areas (handlers_accounts.c) -------------------------------- */
 
 /* A new account in one transaction: the user, roles, a mailed token, the consent record, the
@@ -132,6 +174,7 @@ struct users_account_plan {
         bool verified;
         int consent_version;
         const char *act_kind;
+        bool no_mail;        /* true: no token and no mail (a mail quota is spent) */
         const char *inviter; /* name in the invitation mail */
         const char *role_label;
 };

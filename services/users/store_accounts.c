@@ -1,5 +1,6 @@
-/* store_accounts.c: the SQL of accounts and sessions: accounts, sign-in and its throttle,
- * sessions, mailed tokens and what applying them changes, profile and password. */
+/* store_accounts.c: the SQL of accounts and sessions: accounts, sign-in,
+ * sessions, mailed tokens and what applying them changes, profile and password. The throttle
+ * itself is store_throttle.c's. */
 #include "store_internal.h"
 
 #include <stdio.h>
@@ -21,25 +22,6 @@ static const char sql_user_by_email[] = "SELECT " USER_COLS ", u.password_hash F
 static const char sql_user_get[] = "SELECT " USER_COLS " FROM users u WHERE u.id = $1::uuid";
 
 static const char sql_user_hash[] = "SELECT password_hash FROM users WHERE id = $1::uuid";
-
-static const char sql_throttle[] =
-    "WITH a AS (SELECT count(*) AS n, min(at) AS first FROM login_failures "
-    "           WHERE email_key = $1 AND at > now() - $3::bigint * interval '1 second'), "
-    "     b AS (SELECT count(*) AS n, min(at) AS first FROM login_failures "
-    "           WHERE $2 <> '' AND client_addr = $2 "
-    "             AND at > now() - $3::bigint * interval '1 second') "
-    "SELECT a.n, b.n, "
-    "  coalesce(ceil(extract(epoch FROM a.first + $3::bigint * interval '1 second' - now())), 1), "
-    "  coalesce(ceil(extract(epoch FROM b.first + $3::bigint * interval '1 second' - now())), 1) "
-    "FROM a, b";
-
-static const char sql_failure_insert[] =
-    "INSERT INTO login_failures (email_key, client_addr) VALUES ($1, $2)";
-
-static const char sql_failure_purge[] =
-    "DELETE FROM login_failures WHERE at < now() - interval '1 day'";
-
-static const char sql_failure_forget[] = "DELETE FROM login_failures WHERE email_key = $1";
 
 static const char sql_session_insert[] =
     "INSERT INTO sessions (token_hash, user_id, expires_at) "
@@ -109,14 +91,6 @@ enum ej_status store_user_sessions_revoke(struct ej_db *db, const char *user_id,
         const char *params[] = {user_id, keep};
 
         return ej_db_exec(db, sql_sessions_revoke_user, 2, params, NULL, err);
-}
-
-enum ej_status store_login_failures_forget(struct ej_db *db, const char *email_key,
-                                           struct ej_err *err)
-{
-        const char *params[] = {email_key};
-
-        return ej_db_exec(db, sql_failure_forget, 1, params, NULL, err);
 }
 
 /* ---- accounts --------------------------------------------------------------------------- */
@@ -235,54 +209,6 @@ enum ej_status store_user_password_hash(struct ej_db *db, struct ej_arena *a, co
 
 /* ---- sign-in ---------------------------------------------------------------------------- */
 
-enum ej_status store_login_throttle(struct ej_db *db, const char *email_key, const char *addr,
-                                    long window_s, long max_account, long max_addr,
-                                    int *retry_after_s, struct ej_err *err)
-{
-        char w[24];
-        const char *params[] = {email_key, store_or_empty(addr), w};
-        PGresult *res = NULL;
-        long long retry = 0;
-        enum ej_status st;
-
-        snprintf(w, sizeof(w), "%ld", window_s);
-        st = ej_db_exec(db, sql_throttle, 3, params, &res, err);
-        if (st != EJ_OK)
-                return st;
-        if (ej_db_int64(res, 0, 0) >= max_account)
-                retry = ej_db_int64(res, 0, 2);
-        if (ej_db_int64(res, 0, 1) >= max_addr && ej_db_int64(res, 0, 3) > retry)
-                retry = ej_db_int64(res, 0, 3);
-        if (ej_db_int64(res, 0, 0) >= max_account || ej_db_int64(res, 0, 1) >= max_addr) {
-                if (retry < 1)
-                        retry = 1;
-                *retry_after_s = (int)retry;
-                st = ej_err_set(err, EJ_ERR_TOO_MANY, NULL,
-                                "too many failed sign-ins; try again in %lld seconds", retry);
-        }
-        PQclear(res);
-        return st;
-}
-
-enum ej_status store_login_failed(struct ej_db *db, const char *email_key, const char *addr,
-                                  const struct users_act *act, struct ej_err *err)
-{
-        const char *params[] = {email_key, store_or_empty(addr)};
-        enum ej_status st;
-
-        st = ej_db_begin(db, err);
-        if (st != EJ_OK)
-                return st;
-        st = ej_db_exec(db, sql_failure_insert, 2, params, NULL, err);
-        if (st == EJ_OK && act)
-                st = store_activity_add(db, act, err);
-        if (st == EJ_OK && randombytes_uniform(100) == 0)
-                st = ej_db_exec(db, sql_failure_purge, 0, NULL, NULL, err);
-        if (st != EJ_OK)
-                return store_fail(db, st);
-        return ej_db_commit(db, err);
-}
-
 enum ej_status store_login_ok(struct ej_db *db, const char *token_hash, const char *user_id,
                               long long ttl_ms, const char *email_key, const struct users_act *act,
                               int64_t *expires_at_ms, struct ej_err *err)
@@ -304,7 +230,7 @@ enum ej_status store_login_ok(struct ej_db *db, const char *token_hash, const ch
         PQclear(res);
         st = ej_db_exec(db, sql_last_login, 1, uid, NULL, err);
         if (st == EJ_OK)
-                st = store_login_failures_forget(db, email_key, err);
+                st = store_throttle_forget(db, USERS_TB_LOGIN_ACCOUNT, email_key, err);
         if (st == EJ_OK && act)
                 st = store_activity_add(db, act, err);
         if (st != EJ_OK)

@@ -323,7 +323,7 @@ enum ej_status store_erase_in_tx(struct ej_db *db, struct ej_arena *a, const cha
         if (st == EJ_OK)
                 st = ej_db_exec(db, sql_erase_ledger, 1, uid, NULL, err);
         if (st == EJ_OK)
-                st = store_login_failures_forget(db, email_key, err);
+                st = store_throttle_forget(db, USERS_TB_LOGIN_ACCOUNT, email_key, err);
         ev.user_id = (char *)(uintptr_t)user_id;
         if (st == EJ_OK)
                 st = ej_outbox_add(db, USERS_EVT_ERASED, "user.erased", actor_id, &ev.base, NULL,

@@ -75,9 +75,11 @@ enum ej_status store_update_with_activity(struct ej_db *db, const char *sql, int
 enum ej_status store_user_sessions_revoke(struct ej_db *db, const char *user_id, const char *keep,
                                           struct ej_err *err);
 
-/* Forgets the failed sign-ins of `email_key`. */
-enum ej_status store_login_failures_forget(struct ej_db *db, const char *email_key,
-                                           struct ej_err *err);
+/* ---- in the caller's transaction, from store_throttle.c --------------------------------- */
+
+/* Forgets every hit of (`bucket`, `key`). */
+enum ej_status store_throttle_forget(struct ej_db *db, const char *bucket, const char *key,
+                                     struct ej_err *err);
 
 /* ---- in the caller's transaction, from store_admin.c ------------------------------------ */
 

@@ -9,10 +9,12 @@
  * proto/users.proto, allocated in the caller's arena. The areas: accounts (accounts and
  * sessions), admin (administration of users, the activity log), consent (consent, privacy
  * policy, GDPR export and erasure), mail (mail templates: handlers only, their SQL is
- * common/mail.c's). What the handler files share is in handlers_internal.h (handlers_util.c),
- * what the store files share in store_internal.h (store_util.c). config.c reads the settings.
- * A change and what it causes (activity row, queued mail, outbox event) are written in one
- * transaction by one store function: nothing is half-written.
+ * common/mail.c's), throttle (one shared throttle with named buckets for wrong passwords and
+ * for the mail a caller can cause; it lives in PostgreSQL, so every replica sees one count). What
+ * the handler files share is in handlers_internal.h (handlers_util.c), what the store files share
+ * in store_internal.h (store_util.c). config.c reads the settings. A change and what it causes
+ * (activity row, queued mail, outbox event) are written in one transaction by one store function:
+ * nothing is half-written.
  *
  * Passwords are hashed with argon2id (libsodium crypto_pwhash_str, interactive limits: 2 passes,
  * 64 MiB). Hashing is CPU- and memory-heavy, so every operation that hashes or verifies a
@@ -78,6 +80,10 @@ struct users_ctx {
         long login_window_s;            /* EJ_LOGIN_WINDOW_S (900) */
         long login_max_account;         /* EJ_LOGIN_MAX_PER_ACCOUNT (5) */
         long login_max_addr;            /* EJ_LOGIN_MAX_PER_ADDR (20) */
+        long mail_window_s;             /* EJ_MAIL_WINDOW_S (3600) */
+        long mail_max_recipient;        /* EJ_MAIL_MAX_PER_RECIPIENT (3) */
+        long mail_max_addr;             /* EJ_MAIL_MAX_PER_ADDR (20) */
+        long mail_max_account;          /* EJ_MAIL_MAX_PER_ACCOUNT (5) */
         long gdpr_timeout_ms;           /* EJ_GDPR_TIMEOUT_MS (5000) */
         const char *public_url;         /* EJ_PUBLIC_URL (http://127.0.0.1:8080), links in mail */
         const char *gdpr_services;      /* EJ_GDPR_SERVICES: comma list, "" = none */
@@ -227,18 +233,8 @@ enum ej_status store_user_get(struct ej_db *db, struct ej_arena *a, const char *
 enum ej_status store_user_password_hash(struct ej_db *db, struct ej_arena *a, const char *id,
                                         char **hash, struct ej_err *err);
 
-/* Login throttle: EJ_ERR_TOO_MANY (and *retry_after_s) when `email_key` has `max_account` or
- * more failures, or `addr` (when non-empty) has `max_addr` or more, within `window_s`. */
-enum ej_status store_login_throttle(struct ej_db *db, const char *email_key, const char *addr,
-                                    long window_s, long max_account, long max_addr,
-                                    int *retry_after_s, struct ej_err *err);
-
-/* Records a failed login and its activity row; purges failures older than a day now and then. */
-enum ej_status store_login_failed(struct ej_db *db, const char *email_key, const char *addr,
-                                  const struct users_act *act, struct ej_err *err);
-
-/* A successful login: the session, last_login_at, the account's failures forgotten, the
- * activity row. */
+/* A successful login: the session, last_login_at, the account's failed sign-ins forgotten
+ * (bucket USERS_TB_LOGIN_ACCOUNT of `email_key`), the activity row. */
 enum ej_status store_login_ok(struct ej_db *db, const char *token_hash, const char *user_id,
                               long long ttl_ms, const char *email_key, const struct users_act *act,
                               int64_t *expires_at_ms, struct ej_err *err);
@@ -289,6 +285,44 @@ enum ej_status store_user_mark_verified(struct ej_db *db, const char *user_id, s
 /* Queues one mail on its own (when nothing else changes with it). */
 enum ej_status store_mail_queue(struct ej_db *db, const struct users_mail *mail,
                                 struct ej_err *err);
+
+/* ---- the shared throttle (store_throttle.c) --------------------------------------------- */
+
+/* Buckets of the throttle (table throttle_hits): what a hit counts, and its key. */
+#define USERS_TB_LOGIN_ACCOUNT                                                                     \
+        "login.account"                      /* a wrong password for an account: its e-mail key    \
+                                              */
+#define USERS_TB_LOGIN_ADDR   "login.addr"   /* a failed sign-in from a client address */
+#define USERS_TB_MAIL_TO      "mail.to"      /* a mail a caller caused: the recipient's key */
+#define USERS_TB_MAIL_ADDR    "mail.addr"    /* the same mail: the caller's client address */
+#define USERS_TB_MAIL_ACCOUNT "mail.account" /* the same mail: the account (id) it is about */
+#define USERS_LIMITS_MAX      4              /* limits one call checks or takes at most */
+
+/* One limit: at most `max` hits of (`bucket`, `key`) within the last `window_s` seconds. A
+ * limit whose key is NULL or "" does not apply (an anonymous caller has no account). */
+struct users_limit {
+        const char *bucket;
+        const char *key;
+        long max;
+        long window_s;
+};
+
+/* EJ_ERR_TOO_MANY, with *retry_after_s the seconds until the oldest hit of a full limit leaves
+ * its window (the longest such wait), when any of the `n` limits already holds `max` hits.
+ * Records nothing. */
+enum ej_status store_throttle_check(struct ej_db *db, const struct users_limit *lim, size_t n,
+                                    int *retry_after_s, struct ej_err *err);
+
+/* Records one hit on each applicable limit and, when non-NULL, the activity row, in one
+ * transaction; purges hits older than a day now and then. */
+enum ej_status store_throttle_note(struct ej_db *db, const struct users_limit *lim, size_t n,
+                                   const struct users_act *act, struct ej_err *err);
+
+/* Checks and records as one step, serialised per (bucket, key) across replicas by advisory
+ * locks: when every applicable limit has room, records a hit on each and sets *granted;
+ * otherwise records nothing and clears it. At most USERS_LIMITS_MAX limits. */
+enum ej_status store_throttle_take(struct ej_db *db, const struct users_limit *lim, size_t n,
+                                   bool *granted, struct ej_err *err);
 
 /* ---- administration (store_admin.c) ----------------------------------------------------- */
 

@@ -214,7 +214,7 @@ describe('(c) no event is lost when nats-server dies between commit and publish'
       ),
     );
     for (const r of results) {
-      assert.equal(r.status, 201, await r.text());
+      assert.equal(r.status, 202, await r.text());
       await r.arrayBuffer().catch(() => {});
     }
     const committedIn = Date.now() - t0;

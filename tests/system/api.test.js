@@ -154,9 +154,13 @@ describe('accounts and sessions', () => {
     const email = freshEmail();
     const password = 'correct horse battery staple';
     const reg = await stack.fetch('/api/auth/register', json({ name: 'Grace Hopper', email, password }));
-    assert.equal(reg.status, 201, await reg.clone().text());
+    assert.equal(reg.status, 202, await reg.clone().text());
     assertSecurityHeaders(reg);
-    const { user } = await reg.json();
+    // The answer names the address only: it must not tell a new one from a taken one.
+    assert.deepEqual(await reg.json(), { email });
+    const first = await stack.fetch('/api/auth/login', json({ email, password }));
+    assert.equal(first.status, 200, await first.clone().text());
+    const { user } = await first.json();
     assert.equal(user.name, 'Grace Hopper');
     assert.equal(user.email, email);
     assert.ok(user.id, 'user id');
@@ -237,18 +241,25 @@ describe('accounts and sessions', () => {
     });
   }
 
-  test('register with an e-mail already taken is 409, whatever its case', async () => {
+  test('register with an e-mail already taken answers as for a new one, whatever its case', async () => {
     const email = freshEmail();
     const body = { name: 'First', email, password: 'correct horse battery staple' };
     const first = await stack.fetch('/api/auth/register', json(body));
-    assert.equal(first.status, 201);
-    await first.arrayBuffer();
-    await expectError(await stack.fetch('/api/auth/register', json(body)), 409, 'conflict');
-    await expectError(
-      await stack.fetch('/api/auth/register', json({ ...body, email: email.toUpperCase() })),
-      409,
-      'conflict',
-    );
+    assert.equal(first.status, 202);
+    assert.deepEqual(await first.json(), { email });
+    const again = await stack.fetch('/api/auth/register', json({ ...body, password: 'another password here' }));
+    assert.equal(again.status, 202);
+    assert.deepEqual(await again.json(), { email });
+    const upper = await stack.fetch('/api/auth/register', json({ ...body, email: email.toUpperCase() }));
+    assert.equal(upper.status, 202);
+    assert.deepEqual(await upper.json(), { email: email.toUpperCase() });
+    // Still one account, with the first password.
+    const wrong = await stack.fetch('/api/auth/login', json({ email, password: 'another password here' }));
+    assert.equal(wrong.status, 401);
+    await wrong.arrayBuffer();
+    const right = await stack.fetch('/api/auth/login', json({ email, password: body.password }));
+    assert.equal(right.status, 200);
+    await right.arrayBuffer();
   });
 
   test('login with a wrong password or an unknown e-mail is 401, the same answer', async () => {
@@ -351,7 +362,7 @@ describe('errors', () => {
   test('the request id reaches the service and its log', async () => {
     const rid = `sys-rid-${Date.now()}`;
     const res = await stack.fetch('/api/auth/register', json({ name: 'Log', email: freshEmail(), password: 'long enough pw' }, { 'x-request-id': rid }));
-    assert.equal(res.status, 201);
+    assert.equal(res.status, 202);
     await res.arrayBuffer();
     let found = false;
     for (let i = 0; i < 20 && !found; i++) {
@@ -369,7 +380,7 @@ describe('errors', () => {
       'forbidden',
     );
     const same = await stack.fetch('/api/auth/register', json(body, { origin: stack.url }));
-    assert.equal(same.status, 201, 'a same-origin POST passes');
+    assert.equal(same.status, 202, 'a same-origin POST passes');
     await same.arrayBuffer();
   });
 
@@ -474,7 +485,7 @@ describe('the API description', () => {
     assert.ok(me.patch.requestBody.content['application/json; charset=utf-8']);
     assert.equal(me.get.responses['200'].content['application/json; charset=utf-8'].schema.$ref, '#/components/schemas/ej.users.MeResponse');
     assert.deepEqual(doc.paths['/api/auth/register'].post.security, []);
-    assert.ok(doc.paths['/api/auth/register'].post.responses['201'], 'success status of the row');
+    assert.ok(doc.paths['/api/auth/register'].post.responses['202'], 'success status of the row');
     // Roles: any one of them.
     assert.deepEqual(doc.paths['/api/admin/invitations'].post.security, [{ session: ['editor'] }, { session: ['admin'] }]);
     // A GET's request fields are query parameters, a sub-message's fields too (page.limit).

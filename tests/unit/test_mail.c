@@ -211,14 +211,16 @@ static void test_templates(struct ej_db *db)
         CHECK(ej_mail_seed_defaults(db, &err) == EJ_OK);
         CHECK(ej_mail_seed_defaults(db, &err) == EJ_OK); /* idempotent */
         CHECK(ej_mail_template_list(db, a, &list, &n, &err) == EJ_OK);
-        CHECK(n == 7);
-        CHECK(n == 7 && strcmp(list[0].key, "email_change") == 0 &&
-              strcmp(list[4].key, "role_invitation") == 0 && strcmp(list[6].key, "welcome") == 0);
+        CHECK(n == 8);
+        CHECK(n == 8 && strcmp(list[0].key, "account_exists") == 0 &&
+              strcmp(list[1].key, "email_change") == 0 &&
+              strcmp(list[5].key, "role_invitation") == 0 && strcmp(list[7].key, "welcome") == 0);
         /* Every default renders with the documented variables. */
         for (size_t i = 0; i < n; i++) {
-                const char *vars[] = {"name",    "Ada",      "link", "https://x.test/l",
-                                      "expires", "in 1 day", "role", "reviewer",
-                                      "inviter", "Grace",    NULL};
+                const char *vars[] = {
+                    "name",     "Ada",        "link",       "https://x.test/l", "expires",
+                    "in 1 day", "role",       "reviewer",   "inviter",          "Grace",
+                    "email",    "ada@x.test", "reset_link", "https://x.test/r", NULL};
                 struct ej_buf b = EJ_BUF_INIT;
 
                 CHECK(ej_mail_render(list[i].subject, vars, true, &b, &err) == EJ_OK);

@@ -125,13 +125,13 @@ static void test_arena_strings(void)
 static void test_pb_allocator(void)
 {
         Ej__Users__User u;
-        Ej__Users__RegisterResponse resp;
+        Ej__Users__UserResponse resp;
         char *roles[] = {"author", "reviewer", "editor"};
         uint8_t *wire;
         size_t n;
         struct ej_arena *a = ej_arena_create(128);
         ProtobufCAllocator al = ej_arena_pb_allocator(a);
-        Ej__Users__RegisterResponse *out;
+        Ej__Users__UserResponse *out;
         size_t used_before;
 
         ej__users__user__init(&u);
@@ -141,16 +141,16 @@ static void test_pb_allocator(void)
         u.n_roles = 3;
         u.roles = roles;
         u.created_at_ms = 1795000000123LL;
-        ej__users__register_response__init(&resp);
+        ej__users__user_response__init(&resp);
         resp.user = &u;
 
-        n = ej__users__register_response__get_packed_size(&resp);
+        n = ej__users__user_response__get_packed_size(&resp);
         wire = xmalloc(n);
-        CHECK(ej__users__register_response__pack(&resp, wire) == n);
+        CHECK(ej__users__user_response__pack(&resp, wire) == n);
 
         CHECK(al.allocator_data == a);
         used_before = ej_arena_used(a);
-        out = ej__users__register_response__unpack(&al, n, wire);
+        out = ej__users__user_response__unpack(&al, n, wire);
         /* The wire buffer is gone before we read: nothing may point into it. */
         memset(wire, 0, n);
         free(wire);

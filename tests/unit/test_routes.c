@@ -30,6 +30,7 @@ const struct gw_hook gw_hook_site = {.local = local_stub};
 const struct gw_hook gw_hook_login = {0};
 const struct gw_hook gw_hook_logout = {0};
 const struct gw_hook gw_hook_password = {0};
+const struct gw_hook gw_hook_register = {0};
 const struct gw_hook gw_hook_export = {0};
 const struct gw_hook gw_hook_openapi = {.local = local_stub};
 const struct gw_hook gw_hook_api_docs = {.local = local_stub};
@@ -543,7 +544,8 @@ static void test_real_table(void)
         r = gw_route_match(gw_routes, gw_routes_count, GW_GET, "/api/me", NULL, NULL);
         CHECK(r && r->auth == GW_AUTH_SESSION && strcmp(r->subject, "ej.users.me") == 0);
         r = gw_route_match(gw_routes, gw_routes_count, GW_POST, "/api/auth/register", NULL, NULL);
-        CHECK(r && r->success_status == 201 && r->auth == GW_AUTH_NONE);
+        CHECK(r && r->success_status == 202 && r->auth == GW_AUTH_NONE &&
+              r->hook == &gw_hook_register);
         r = gw_route_match(gw_routes, gw_routes_count, GW_POST, "/api/auth/login", NULL, NULL);
         CHECK(r && r->hook == &gw_hook_login);
         r = gw_route_match(gw_routes, gw_routes_count, GW_POST, "/api/auth/logout", NULL, NULL);

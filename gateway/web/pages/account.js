@@ -103,8 +103,11 @@ export function renderCheckEmail(ctx) {
   });
   return narrowPanel('check-email', 'Check your e-mail', null,
     messageBox('success', email
-      ? 'We sent a verification link to ' + email + '. Open it to activate your account.'
-      : 'We sent you a verification link. Open it to activate your account.'),
+      ? 'Check your mail at ' + email + '. We sent a verification link there: open it to activate your account.'
+      : 'Check your mail. We sent you a verification link: open it to activate your account.'),
+    /* The same page whether or not the address already had an account: the answer of the
+     * registration does not tell, and neither may the page. */
+    h('p', null, 'If the address already has an account, the message tells you how to sign in instead.'),
     h('p', null, 'The link works once and expires after a while. Nothing arrived? Check your spam folder, or ask for a new link.'),
     resend,
     h('p', { class: 'form-footer' }, 'Verified already? ', h('a', { href: '/login' }, 'Log in'), '.'));

@@ -276,7 +276,7 @@ export async function renderAdminUser(ctx) {
           h('p', null, toggle), h('p', null, erase)))));
 }
 
-const ACTIVITY_KINDS = ['login', 'login_failed', 'logout', 'register', 'verify_email', 'consent', 'consent_withdrawn',
+const ACTIVITY_KINDS = ['login', 'login_failed', 'password_check_failed', 'logout', 'register', 'verify_email', 'consent', 'consent_withdrawn',
   'export', 'erasure_requested', 'erasure', 'role_granted', 'role_revoked', 'deactivated', 'reactivated',
   'password_changed', 'password_reset_requested', 'password_reset', 'email_change_requested', 'email_changed',
   'invited', 'invitation_accepted', 'invitation_declined', 'user_created', 'user_updated', 'profile_updated', 'consent_published', 'privacy_updated'];
