@@ -1,5 +1,6 @@
 #include "service.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -7,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "db_pool.h"
@@ -37,6 +40,7 @@ struct svc_settings {
         long workers;
         long slow_workers; /* EJ_SLOW_WORKERS: threads of the slow pool */
         long slow_queue;   /* EJ_SLOW_QUEUE: slow requests waiting at most */
+        long slow_nice;    /* EJ_SLOW_NICE: the slow pool's CPU niceness (0: as the rest) */
         long relay_poll_ms;
         long relay_hold_ms;
         bool send_asap;
@@ -119,6 +123,8 @@ static enum ej_status load_settings(struct svc_settings *s, struct ej_err *err)
                 st = ej_env_long("EJ_SLOW_WORKERS", 2, 1, 64, &s->slow_workers, err);
         if (st == EJ_OK)
                 st = ej_env_long("EJ_SLOW_QUEUE", 64, 1, 100000, &s->slow_queue, err);
+        if (st == EJ_OK)
+                st = ej_env_long("EJ_SLOW_NICE", 10, 0, 19, &s->slow_nice, err);
         if (st == EJ_OK)
                 st = ej_env_long("EJ_RELAY_POLL_MS", 1000, 10, 600000, &s->relay_poll_ms, err);
         if (st == EJ_OK)
@@ -423,6 +429,12 @@ static void *slow_main(void *arg)
         struct svc_worker *w = arg;
         struct svc_slow_queue *q = &w->rt->slow_q;
 
+        /* A slow operation (an argon2id hash) keeps a core busy for a long time: at a lower CPU
+         * priority a burst of them takes what the other requests leave instead of starving
+         * them. Linux applies a thread's niceness to that thread alone. */
+        if (w->rt->cfg.slow_nice > 0 &&
+            setpriority(PRIO_PROCESS, (id_t)gettid(), (int)w->rt->cfg.slow_nice) != 0)
+                ej_warn(NULL, "slow pool: cannot lower its CPU priority: %s", strerror(errno));
         for (;;) {
                 struct svc_slow_item it;
                 bool late;
