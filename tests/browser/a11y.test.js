@@ -290,7 +290,9 @@ async function signOut(page) {
   await tabTo(page, '#user-menu-button');
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'menu-profile');
-  await page.keyboard.press('ArrowDown');
+  // Down the menu's items to the last one, which is "Log out".
+  const items = await page.evaluate(() => document.querySelectorAll('#user-menu li').length);
+  for (let i = 1; i < items; i++) await page.keyboard.press('ArrowDown');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'menu-logout');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#account-links a[href="/login"]', { timeout: 15000 });

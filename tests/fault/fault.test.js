@@ -16,9 +16,9 @@ const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const { startStack, signUp, ROOT } = require('../system/stack.js');
+const { until, sleep } = require('../system/expect.js');
 
 const BUILD = process.env.BUILD || 'build';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const json = (body, headers = {}) => ({
   method: 'POST',
@@ -28,21 +28,6 @@ const json = (body, headers = {}) => ({
 
 let seq = 0;
 const freshEmail = () => `fault.${process.pid}.${Date.now()}.${++seq}@example.org`;
-
-// Polls `fn` until it returns a truthy value or `ms` pass; returns the last value.
-async function until(ms, fn, every = 100) {
-  const deadline = Date.now() + ms;
-  let v;
-  for (;;) {
-    try {
-      v = await fn();
-    } catch {
-      v = undefined;
-    }
-    if (v || Date.now() >= deadline) return v;
-    await sleep(every);
-  }
-}
 
 async function status(stack, p, init) {
   const res = await stack.fetch(p, init);

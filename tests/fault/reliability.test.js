@@ -19,24 +19,10 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { startStack, signUp, ROOT } = require('../system/stack.js');
+const { until, sleep } = require('../system/expect.js');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let seq = 0;
 const freshEmail = () => `rel.${process.pid}.${Date.now()}.${++seq}@example.org`;
-
-async function until(ms, fn, every = 100) {
-  const deadline = Date.now() + ms;
-  let v;
-  for (;;) {
-    try {
-      v = await fn();
-    } catch {
-      v = undefined;
-    }
-    if (v || Date.now() >= deadline) return v;
-    await sleep(every);
-  }
-}
 
 async function statusOf(url) {
   const res = await fetch(url);
@@ -97,8 +83,8 @@ describe('(d) nats-server is killed during writes at 20 req/s', { timeout: 90000
     const accounts = (email) => Number(stack.sql(`SELECT count(*) FROM users.users WHERE email = '${email}'`)[0][0]);
     let unknown = 0;
     for (const r of results) {
-      assert.ok([201, 503, 504].includes(r.status), `unexpected answer ${r.status} ${r.text}`);
-      if (r.status === 201) assert.equal(accounts(r.email), 1, `201 but no account for ${r.email}`);
+      assert.ok([202, 503, 504].includes(r.status), `unexpected answer ${r.status} ${r.text}`);
+      if (r.status === 202) assert.equal(accounts(r.email), 1, `202 but no account for ${r.email}`);
       if (r.status === 503) {
         assert.equal(r.code, 'unavailable', r.text);
         assert.equal(accounts(r.email), 0, `told 503 unavailable, yet ${r.email} was stored: ${r.text}`);
@@ -109,9 +95,9 @@ describe('(d) nats-server is killed during writes at 20 req/s', { timeout: 90000
         // The retry the answer asks for: the same key gets the first answer, or does it now.
         const again = await until(10000, async () => {
           const a = await register(stack, r.email, r.key);
-          return a.status === 201 && a;
+          return a.status === 202 && a;
         }, 300);
-        assert.ok(again, `retry of ${r.email} with its key never answered 201`);
+        assert.ok(again, `retry of ${r.email} with its key never answered 202`);
         assert.equal(accounts(r.email), 1, `exactly one account for ${r.email} after the retry`);
       }
     }
@@ -219,7 +205,7 @@ describe('(f) a files replica dies in the middle of a 100 MiB upload', { timeout
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'Uploader', email, password: 'long enough pw' }),
     });
-    assert.equal(reg.status, 201, await reg.text());
+    assert.equal(reg.status, 202, await reg.text());
     const login = await fetch(`${url}/api/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

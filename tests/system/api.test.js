@@ -7,6 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { startStack, startGateway, signUp, createUser, ROOT } = require('./stack.js');
+const { expectError } = require('./expect.js');
 const { Checker } = require('./openapi-check.js');
 
 let stack;
@@ -27,22 +28,6 @@ const json = (body, headers = {}) => ({
 
 let seq = 0;
 const freshEmail = () => `user.${process.pid}.${Date.now()}.${++seq}@example.org`;
-
-// Checks the one error shape of the API and returns its `error` object.
-async function expectError(res, status, code) {
-  const text = await res.text();
-  assert.equal(res.status, status, `status (body: ${text})`);
-  assert.match(res.headers.get('content-type') || '', /^application\/json/);
-  const body = JSON.parse(text);
-  assert.equal(typeof body.error, 'object', `error object in ${text}`);
-  if (code) assert.equal(body.error.code, code, `code in ${text}`);
-  assert.equal(typeof body.error.message, 'string');
-  assert.ok(body.error.message.length > 0, 'a message for a person');
-  assert.equal(typeof body.error.requestId, 'string');
-  assert.ok(body.error.requestId.length > 0, 'requestId');
-  assert.equal(body.error.requestId, res.headers.get('x-request-id'), 'body and header agree');
-  return body.error;
-}
 
 function assertSecurityHeaders(res) {
   const csp = res.headers.get('content-security-policy') || '';

@@ -8,6 +8,7 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { startStack, startGateway, createUser, logIn, waitForMail } = require('./stack.js');
+const { expectOk, expectError } = require('./expect.js');
 
 const PASSWORD = 'correct horse battery staple';
 let stack;
@@ -21,21 +22,6 @@ const json = (method, body, headers = {}) => ({
   body: body === undefined ? undefined : JSON.stringify(body),
 });
 const as = (who) => ({ cookie: who.cookie });
-
-async function expectOk(res, what = '') {
-  const text = await res.text();
-  assert.ok(res.status >= 200 && res.status < 300, `${what} status ${res.status} (body: ${text})`);
-  return text ? JSON.parse(text) : {};
-}
-
-async function expectError(res, status, code) {
-  const text = await res.text();
-  assert.equal(res.status, status, `status (body: ${text})`);
-  const body = JSON.parse(text);
-  if (code) assert.equal(body.error.code, code, `code in ${text}`);
-  assert.ok(body.error.message.length > 0);
-  return body.error;
-}
 
 const patchName = (via, who, name) => via.fetch('/api/me', json('PATCH', { name }, as(who)));
 

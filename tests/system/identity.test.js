@@ -19,6 +19,7 @@ const {
   mailLink,
   devMails,
 } = require('./stack.js');
+const { expectOk, expectError } = require('./expect.js');
 
 let stack;
 let gw2; // the second replica
@@ -35,23 +36,6 @@ const json = (method, body, headers = {}) => ({
 });
 const post = (body, headers) => json('POST', body ?? {}, headers);
 const as = (who) => (who && who.cookie ? { cookie: who.cookie } : {});
-
-// Checks the API's error shape and returns its `error` object.
-async function expectError(res, status, code) {
-  const text = await res.text();
-  assert.equal(res.status, status, `status (body: ${text})`);
-  const body = JSON.parse(text);
-  assert.equal(typeof body.error, 'object', `error object in ${text}`);
-  if (code) assert.equal(body.error.code, code, `code in ${text}`);
-  assert.ok(body.error.message && body.error.message.length > 0, 'a message for a person');
-  return body.error;
-}
-
-async function expectOk(res, what = '') {
-  const text = await res.text();
-  assert.ok(res.status >= 200 && res.status < 300, `${what} status ${res.status} (body: ${text})`);
-  return text ? JSON.parse(text) : {};
-}
 
 async function register(overrides = {}) {
   const body = { name: 'Ada Lovelace', email: freshEmail('reg'), password: PASSWORD, consent: true, ...overrides };

@@ -8,6 +8,7 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { startStack, createUser, logIn, waitForMail, mailLink, devMails } = require('./stack.js');
+const { expectOk, expectError } = require('./expect.js');
 
 let stack;
 let admin;
@@ -22,21 +23,6 @@ const json = (method, body, headers = {}) => ({
 });
 const post = (body, headers) => json('POST', body ?? {}, headers);
 const as = (who) => ({ cookie: who.cookie });
-
-async function expectOk(res, what = '') {
-  const text = await res.text();
-  assert.ok(res.status >= 200 && res.status < 300, `${what} status ${res.status} (body: ${text})`);
-  return text ? JSON.parse(text) : {};
-}
-
-async function expectError(res, status, code) {
-  const text = await res.text();
-  assert.equal(res.status, status, `status (body: ${text})`);
-  const body = JSON.parse(text);
-  if (code) assert.equal(body.error.code, code, `code in ${text}`);
-  assert.ok(body.error.message.length > 0);
-  return body.error;
-}
 
 const invite = (who, body) => stack.fetch('/api/admin/invitations', post(body, as(who)));
 const rolesOf = async (who) => (await expectOk(await stack.fetch('/api/me', { headers: as(who) }), 'me')).user.roles;

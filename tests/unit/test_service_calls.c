@@ -85,9 +85,9 @@ static bool call_register(const char *email, const char *password, const char *k
         return true;
 }
 
-static long long accounts_with(const char *email)
+/* The count `sql` (one parameter: an e-mail address) gives, or -1. */
+static long long count_for(const char *sql, const char *email)
 {
-        static const char sql[] = "SELECT count(*) FROM users WHERE lower(email) = lower($1)";
         const char *p[1] = {email};
         PGresult *res = NULL;
         struct ej_err err;
@@ -101,22 +101,16 @@ static long long accounts_with(const char *email)
         return n;
 }
 
+static long long accounts_with(const char *email)
+{
+        return count_for("SELECT count(*) FROM users WHERE lower(email) = lower($1)", email);
+}
+
 /* Mails queued to `email` (the users service's outbox). */
 static long long mails_to(const char *email)
 {
-        static const char sql[] =
-            "SELECT count(*) FROM mail_outbox WHERE lower(to_addr) = lower($1)";
-        const char *p[1] = {email};
-        PGresult *res = NULL;
-        struct ej_err err;
-        long long n = -1;
-
-        if (ej_db_exec(tdb, sql, 1, p, &res, &err) == EJ_OK)
-                n = ej_db_int64(res, 0, 0);
-        else
-                fprintf(stderr, "count: %s\n", err.msg);
-        PQclear(res);
-        return n;
+        return count_for("SELECT count(*) FROM mail_outbox WHERE lower(to_addr) = lower($1)",
+                         email);
 }
 
 static void email_for(const char *what, char *out, size_t size)
