@@ -451,12 +451,16 @@ static enum ej_status text_to_slot(const ProtobufCFieldDescriptor *f, const char
 
         switch (f->type) {
         case PROTOBUF_C_TYPE_STRING:
-                if (memchr(s, '\0', n) != NULL)
-                        return ej_err_set(err, EJ_ERR_INVALID, path,
-                                          "field \"%s\" must not contain a NUL character", path);
-                if (!ej_utf8_valid(s, n))
+                /* One pass on the common path: ej_utf8_valid also refuses NUL; the second look
+                 * only picks the message. */
+                if (!ej_utf8_valid(s, n)) {
+                        if (memchr(s, '\0', n) != NULL)
+                                return ej_err_set(err, EJ_ERR_INVALID, path,
+                                                  "field \"%s\" must not contain a NUL character",
+                                                  path);
                         return ej_err_set(err, EJ_ERR_INVALID, path,
                                           "field \"%s\": not valid UTF-8 text", path);
+                }
                 *(char **)dst = ej_arena_strndup(arena, s, n);
                 return EJ_OK;
         case PROTOBUF_C_TYPE_BYTES:
