@@ -33,23 +33,25 @@ if [ -n "$missing" ]; then
         fi
 fi
 
-# The browser tests drive Debian's chromium through npm's playwright-core (no browser download).
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-        (cd tests/browser && npm install --no-audit --no-fund --loglevel=error)
-fi
+# Installs a folder's locked npm packages when they are missing or older than its lock file (a
+# pull that adds a package then installs it too). npm records what it installed in
+# node_modules/.package-lock.json.
+npm_sync() { # dir [npm ci flags...]
+        local dir=$1
+        shift
+        if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+                [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+                (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
+        fi
+}
 
+# The browser tests drive Debian's chromium through npm's playwright-core (no browser download)
+# and check every page with axe-core.
+npm_sync tests/browser
 # The system tests validate the gateway's OpenAPI document (@readme/openapi-parser) and check
 # every answer against it (ajv).
-if [ ! -d tests/system/node_modules/@readme/openapi-parser ] || [ ! -d tests/system/node_modules/ajv ]; then
-        (cd tests/system && npm ci --no-audit --no-fund --loglevel=error)
-fi
-
+npm_sync tests/system
 # The API reference page (/api/docs) is Swagger UI from npm, copied into the web root by make.
-if [ ! -d gateway/apidocs/node_modules/swagger-ui-dist ]; then
-        (cd gateway/apidocs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
-
+npm_sync gateway/apidocs --ignore-scripts
 # The files service's S3 backend is tested against s3rver, an S3-compatible server on loopback.
-if [ ! -d tests/s3/node_modules/s3rver ]; then
-        (cd tests/s3 && npm install --no-audit --no-fund --loglevel=error)
-fi
+npm_sync tests/s3
